@@ -1,0 +1,44 @@
+//! Build script: bakes the commit into the binary and passes the linker arguments that keep
+//! the static binary small and hardened. Each argument says what it saves or protects.
+
+use std::process::Command;
+
+fn main() {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=TINYAPI_COMMIT={commit}");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/refs");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let target = std::env::var("TARGET").unwrap_or_default();
+    if !target.contains("linux-musl") {
+        return;
+    }
+    let args: &[&str] = &[
+        // musl's libc.a: with no std, nothing else links the C library the libc crate declares.
+        "-lc",
+        // Fully static: no dynamic loader, no shared libraries, nothing else in the image.
+        "-static",
+        // Drop functions and data nothing refers to (musl's libc.a is linked section by section).
+        "-Wl,--gc-sections",
+        // Code and read-only data share one page-aligned segment instead of three: saves ~8 KiB
+        // of alignment padding. Segments stay W^X (checked in .ci/run with readelf).
+        "-Wl,-z,noseparate-code",
+        // No .eh_frame_hdr: panic = "abort" never unwinds, so the lookup table is dead weight.
+        "-Wl,--no-eh-frame-hdr",
+        // No build-id note (36 bytes): the commit is baked in instead.
+        "-Wl,--build-id=none",
+        // A non-executable stack, stated explicitly rather than inferred from input objects.
+        "-Wl,-z,noexecstack",
+    ];
+    for a in args {
+        println!("cargo:rustc-link-arg-bins={a}");
+    }
+}

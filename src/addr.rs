@@ -1,0 +1,299 @@
+//! Socket addresses: parsing `ADDR:PORT` and printing them, for IPv4 and IPv6, without std.
+
+use crate::buf::Buf;
+
+/// An IPv4 or IPv6 address and port. IPv4 addresses sit in the last four bytes of `ip`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Addr {
+    /// The address bytes in network order.
+    pub ip: [u8; 16],
+    /// The port.
+    pub port: u16,
+    /// True for IPv6.
+    pub v6: bool,
+}
+
+impl Addr {
+    /// An IPv4 address.
+    pub const fn v4(o: [u8; 4], port: u16) -> Addr {
+        let mut ip = [0; 16];
+        ip[12] = o[0];
+        ip[13] = o[1];
+        ip[14] = o[2];
+        ip[15] = o[3];
+        Addr {
+            ip,
+            port,
+            v6: false,
+        }
+    }
+
+    /// Parses `A.B.C.D:PORT` or `[IPV6]:PORT`.
+    pub fn parse(s: &[u8]) -> Option<Addr> {
+        if let Some(rest) = s.strip_prefix(b"[") {
+            let close = rest.iter().position(|&b| b == b']')?;
+            let port = parse_port(rest[close + 1..].strip_prefix(b":")?)?;
+            Some(Addr {
+                ip: parse_v6(&rest[..close])?,
+                port,
+                v6: true,
+            })
+        } else {
+            let colon = s.iter().rposition(|&b| b == b':')?;
+            Some(Addr::v4(
+                parse_v4(&s[..colon])?,
+                parse_port(&s[colon + 1..])?,
+            ))
+        }
+    }
+
+    /// The same address with another port.
+    pub fn with_port(self, port: u16) -> Addr {
+        Addr { port, ..self }
+    }
+
+    /// Where a local client reaches a server bound here: the wildcard address becomes loopback.
+    pub fn for_local_client(self) -> Addr {
+        if self.ip != [0; 16] {
+            self
+        } else if self.v6 {
+            let mut ip = [0; 16];
+            ip[15] = 1;
+            Addr { ip, ..self }
+        } else {
+            Addr::v4([127, 0, 0, 1], self.port)
+        }
+    }
+
+    /// Writes `A.B.C.D:PORT` or `[IPV6]:PORT` (RFC 5952 form; IPv4-mapped IPv6 prints as IPv4).
+    pub fn write(&self, out: &mut Buf) {
+        let mapped = self.v6 && self.ip[..12] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        if self.v6 && !mapped {
+            out.byte(b'[');
+            write_v6(&self.ip, out);
+            out.byte(b']');
+        } else {
+            for (i, o) in self.ip[12..].iter().enumerate() {
+                if i > 0 {
+                    out.byte(b'.');
+                }
+                out.num(*o as u64);
+            }
+        }
+        out.byte(b':');
+        out.num(self.port as u64);
+    }
+}
+
+/// Parses a decimal port, 0 to 65535.
+pub fn parse_port(s: &[u8]) -> Option<u16> {
+    let n = parse_decimal(s, 65535)?;
+    Some(n as u16)
+}
+
+/// Parses a decimal number of at most `max`, without sign, spaces or an empty string.
+pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (b - b'0') as u64;
+    }
+    if n <= max {
+        Some(n)
+    } else {
+        None
+    }
+}
+
+fn parse_v4(s: &[u8]) -> Option<[u8; 4]> {
+    let mut o = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for slot in o.iter_mut() {
+        let part = parts.next()?;
+        if part.len() > 3 {
+            return None;
+        }
+        *slot = parse_decimal(part, 255)? as u8;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(o)
+}
+
+fn parse_v6(s: &[u8]) -> Option<[u8; 16]> {
+    // Up to 8 groups, at most one "::" standing for the zero groups it replaces.
+    let mut head = [0u16; 8];
+    let mut tail = [0u16; 8];
+    let (mut nh, mut nt) = (0, 0);
+    let (before, after) = match s.windows(2).position(|w| w == b"::") {
+        Some(i) => (&s[..i], Some(&s[i + 2..])),
+        None => (s, None),
+    };
+    let groups = |part: &[u8], out: &mut [u16; 8], n: &mut usize| -> Option<()> {
+        if part.is_empty() {
+            return Some(());
+        }
+        for g in part.split(|&b| b == b':') {
+            if g.is_empty() || g.len() > 4 || *n == 8 {
+                return None;
+            }
+            let mut v = 0u16;
+            for &b in g {
+                v = v << 4 | (b as char).to_digit(16)? as u16;
+            }
+            out[*n] = v;
+            *n += 1;
+        }
+        Some(())
+    };
+    groups(before, &mut head, &mut nh)?;
+    match after {
+        Some(a) => {
+            groups(a, &mut tail, &mut nt)?;
+            if nh + nt > 7 {
+                return None;
+            }
+        }
+        None if nh != 8 => return None,
+        None => {}
+    }
+    let mut ip = [0u8; 16];
+    let mut put = |i: usize, v: u16| ip[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+    for i in 0..nh {
+        put(i, head[i]);
+    }
+    for i in 0..nt {
+        put(8 - nt + i, tail[i]);
+    }
+    Some(ip)
+}
+
+fn write_v6(ip: &[u8; 16], out: &mut Buf) {
+    let g = |i: usize| u16::from_be_bytes([ip[2 * i], ip[2 * i + 1]]);
+    // The longest run of two or more zero groups becomes "::" (RFC 5952 §4.2).
+    let (mut best, mut best_len, mut run) = (8, 1, 0);
+    for i in 0..8 {
+        run = if g(i) == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            best_len = run;
+            best = i + 1 - run;
+        }
+    }
+    let mut i = 0;
+    while i < 8 {
+        if i == best {
+            out.push(b"::");
+            i += best_len;
+            continue;
+        }
+        if i > 0 && i != best + best_len {
+            out.byte(b':');
+        }
+        let v = g(i);
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let d = (v >> shift) as usize & 0xf;
+            if d != 0 || started || shift == 0 {
+                out.byte(b"0123456789abcdef"[d]);
+                started = true;
+            }
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn show(a: Addr) -> std::string::String {
+        let mut b = [0u8; 64];
+        let mut w = Buf::new(&mut b);
+        a.write(&mut w);
+        std::string::String::from_utf8(w.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn round_trips() {
+        for s in [
+            "0.0.0.0:8080",
+            "127.0.0.1:0",
+            "255.255.255.255:65535",
+            "[::]:8080",
+            "[::1]:1",
+            "[fe80::1:2]:80",
+            "[1:2:3:4:5:6:7:8]:9",
+            "[1::]:9",
+            "[1:0:0:2::3]:9",
+        ] {
+            let a = Addr::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(show(a), s);
+        }
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for s in [
+            "",
+            "8080",
+            ":8080",
+            "0.0.0.0",
+            "0.0.0.0:",
+            "1.2.3:80",
+            "1.2.3.4.5:80",
+            "256.0.0.1:80",
+            "1.2.3.4:65536",
+            "1.2.3.4:-1",
+            "1.2.3.4: 80",
+            "[::1]",
+            "[::1]80",
+            "[:::]:80",
+            "[1:2:3:4:5:6:7:8:9]:80",
+            "[1::2::3]:80",
+            "[12345::]:80",
+            "[g::]:80",
+            "localhost:80",
+        ] {
+            assert_eq!(Addr::parse(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn mapped_v4_prints_as_v4() {
+        let mut ip = [0u8; 16];
+        ip[10] = 0xff;
+        ip[11] = 0xff;
+        ip[12..].copy_from_slice(&[10, 0, 0, 1]);
+        assert_eq!(
+            show(Addr {
+                ip,
+                port: 5,
+                v6: true
+            }),
+            "10.0.0.1:5"
+        );
+    }
+
+    #[test]
+    fn wildcard_becomes_loopback_for_clients() {
+        assert_eq!(
+            show(Addr::parse(b"0.0.0.0:80").unwrap().for_local_client()),
+            "127.0.0.1:80"
+        );
+        assert_eq!(
+            show(Addr::parse(b"[::]:80").unwrap().for_local_client()),
+            "[::1]:80"
+        );
+        assert_eq!(
+            show(Addr::parse(b"10.1.2.3:80").unwrap().for_local_client()),
+            "10.1.2.3:80"
+        );
+    }
+}

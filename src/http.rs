@@ -1,0 +1,840 @@
+//! The HTTP/1.1 layer: request bytes in, response bytes and a connection verdict out.
+//!
+//! Nothing here touches a socket. [`respond`] takes the bytes received so far on a connection
+//! and either asks for more (`None`: the head is incomplete, keep the bytes and read on) or
+//! answers the first request, telling how many input bytes it used and whether the connection
+//! may carry another request. Contract: when `out` has at least [`RESPONSE_MAX`] bytes of room,
+//! the whole response fits; nothing here panics on any input.
+
+use crate::addr::parse_decimal;
+use crate::buf::Buf;
+use crate::time::HTTP_DATE_LEN;
+
+/// Largest request head accepted: the read buffer of a connection. Bigger heads get 431.
+pub const HEAD_MAX: usize = 8192;
+/// Upper bound on the size of any response written here (head and body).
+pub const RESPONSE_MAX: usize = 512;
+/// Header slots handed to httparse; more header lines than this get 431.
+const MAX_HEADERS: usize = 64;
+
+/// Body of `/`, as the original service answers it.
+pub const INDEX_BODY: &[u8] = b"Index of tinyapi. These aren't the droids you're looking for\n";
+/// Body of `/alwaysok`, byte-identical to the original so existing probes keep matching.
+pub const ALWAYSOK_BODY: &[u8] = b"{ \"status\": \"OK\" }";
+/// Body of the 500 answer to `/panic`, sent just before the process exits.
+pub const PANIC_BODY: &[u8] = b"tinyapi is exiting: /panic was requested\n";
+
+const TEXT: &[u8] = b"text/plain; charset=utf-8";
+const JSON: &[u8] = b"application/json";
+
+/// A response status and its status line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(Debug))]
+pub enum Status {
+    /// 200 OK
+    Ok,
+    /// 400 Bad Request: unparseable or ambiguous request (RFC 9112 §3, §6.3).
+    BadRequest,
+    /// 404 Not Found
+    NotFound,
+    /// 405 Method Not Allowed, with `Allow` (RFC 9110 §15.5.6).
+    MethodNotAllowed,
+    /// 408 Request Timeout: the head did not arrive in time.
+    RequestTimeout,
+    /// 413 Content Too Large: no endpoint takes a request body.
+    ContentTooLarge,
+    /// 414 URI Too Long: the request line alone fills the head buffer.
+    UriTooLong,
+    /// 431 Request Header Fields Too Large (RFC 6585 §5).
+    HeadersTooLarge,
+    /// 500 Internal Server Error: the answer to `/panic`.
+    InternalError,
+    /// 503 Service Unavailable: draining, or no room for another connection.
+    Unavailable,
+    /// 505 HTTP Version Not Supported.
+    VersionNotSupported,
+}
+
+impl Status {
+    /// The numeric code.
+    pub fn code(self) -> u16 {
+        let line = self.line();
+        (line[9] - b'0') as u16 * 100 + (line[10] - b'0') as u16 * 10 + (line[11] - b'0') as u16
+    }
+
+    /// The status line, with its CRLF.
+    fn line(self) -> &'static [u8] {
+        match self {
+            Status::Ok => b"HTTP/1.1 200 OK\r\n",
+            Status::BadRequest => b"HTTP/1.1 400 Bad Request\r\n",
+            Status::NotFound => b"HTTP/1.1 404 Not Found\r\n",
+            Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\n",
+            Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\r\n",
+            Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\r\n",
+            Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
+            Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            Status::InternalError => b"HTTP/1.1 500 Internal Server Error\r\n",
+            Status::Unavailable => b"HTTP/1.1 503 Service Unavailable\r\n",
+            Status::VersionNotSupported => b"HTTP/1.1 505 HTTP Version Not Supported\r\n",
+        }
+    }
+
+    /// The reason phrase followed by a newline: the plain-text body of error responses.
+    fn reason_line(self) -> &'static [u8] {
+        let line = self.line();
+        &line[13..line.len() - 1]
+    }
+}
+
+/// Server state reported by `/healthcheck`.
+pub struct Health {
+    /// Seconds since start-up.
+    pub uptime_secs: u64,
+    /// Requests answered so far, all workers together.
+    pub requests: u64,
+    /// Connections open now, all workers together.
+    pub connections: u64,
+}
+
+/// What a response depends on besides the request.
+pub struct Context<'a> {
+    /// The current `Date` value.
+    pub date: &'a [u8; HTTP_DATE_LEN],
+    /// Shutdown has begun: answer, then close; `/healthcheck` says 503 "draining".
+    pub draining: bool,
+    /// Reads the counters; called only for `/healthcheck`.
+    pub health: &'a dyn Fn() -> Health,
+}
+
+/// One answered request.
+#[cfg_attr(test, derive(Debug))]
+pub struct Exchange<'a> {
+    /// Input bytes used (the request head); the next request starts there.
+    pub consumed: usize,
+    /// The status sent.
+    pub status: Status,
+    /// Body bytes sent (0 for HEAD).
+    pub body_len: usize,
+    /// The connection may carry another request; otherwise close it after this response.
+    pub keep_alive: bool,
+    /// `/panic` was requested: send this response, then end the process with status 1.
+    pub exit: bool,
+    /// The request method, empty when the request line could not be parsed.
+    pub method: &'a [u8],
+    /// The request target as sent, empty when unparsed.
+    pub target: &'a [u8],
+    /// HTTP minor version (1.0 or 1.1); `None` when unparsed.
+    pub minor: Option<u8>,
+}
+
+#[derive(Clone, Copy)]
+enum Route {
+    Index,
+    AlwaysOk,
+    Healthcheck,
+    Panic,
+}
+
+/// Answers the first request in `input` into `out`, or returns `None` when its head is still
+/// incomplete. See the module documentation for the contract.
+pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exchange<'a>> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let parsed = req.parse(input);
+    let mut x = Exchange {
+        consumed: input.len(),
+        status: Status::BadRequest,
+        body_len: 0,
+        keep_alive: false,
+        exit: false,
+        method: req.method.unwrap_or("").as_bytes(),
+        target: req.path.unwrap_or("").as_bytes(),
+        minor: req.version,
+    };
+    let n = match parsed {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if input.len() < HEAD_MAX => return None,
+        Ok(httparse::Status::Partial) => {
+            // The buffer is full and the head has not ended.
+            let line_ended = input.contains(&b'\n');
+            let status = if line_ended {
+                Status::HeadersTooLarge
+            } else {
+                Status::UriTooLong
+            };
+            return Some(fail(x, status, ctx, out));
+        }
+        Err(httparse::Error::Version) if version_like(input) => {
+            return Some(fail(x, Status::VersionNotSupported, ctx, out));
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            return Some(fail(x, Status::HeadersTooLarge, ctx, out))
+        }
+        Err(_) => return Some(fail(x, Status::BadRequest, ctx, out)),
+    };
+    x.consumed = n;
+    let minor = req.version.unwrap_or(1);
+
+    // Header facts that decide framing and persistence.
+    let (mut hosts, mut lengths, mut transfer_coded) = (0, 0, false);
+    let (mut length, mut close, mut keep) = (Some(0), false, false);
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            lengths += 1;
+            length = parse_decimal(h.value, u64::MAX);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_coded = true;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+    }
+
+    // RFC 9112 §2.2: a bare CR or LF where CRLF belongs is invalid; reject rather than guess,
+    // so no intermediary can read the head differently (request smuggling).
+    // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; more than one is always an error.
+    // RFC 9112 §6.3: Content-Length with Transfer-Encoding, or several or invalid lengths,
+    // leave the body's end ambiguous: 400 and close.
+    if !crlf_only(&input[..n])
+        || hosts > 1
+        || (minor == 1 && hosts == 0)
+        || lengths > 1
+        || (transfer_coded && lengths > 0)
+        || length.is_none()
+    {
+        return Some(fail(x, Status::BadRequest, ctx, out));
+    }
+    if transfer_coded || length != Some(0) {
+        return Some(fail(x, Status::ContentTooLarge, ctx, out));
+    }
+
+    x.keep_alive = !ctx.draining && !close && (minor == 1 || keep);
+    let route = match path_of(x.target) {
+        b"/" => Route::Index,
+        b"/alwaysok" => Route::AlwaysOk,
+        b"/healthcheck" => Route::Healthcheck,
+        b"/panic" => Route::Panic,
+        _ => {
+            x.status = Status::NotFound;
+            x.body_len = write(out, ctx, &x, TEXT, Status::NotFound.reason_line(), false);
+            return Some(x);
+        }
+    };
+    let head_only = match x.method {
+        b"GET" => false,
+        b"HEAD" => true,
+        _ => {
+            x.status = Status::MethodNotAllowed;
+            x.body_len = write(
+                out,
+                ctx,
+                &x,
+                TEXT,
+                Status::MethodNotAllowed.reason_line(),
+                false,
+            );
+            return Some(x);
+        }
+    };
+
+    x.status = Status::Ok;
+    let mut json = [0u8; 160];
+    let (content_type, body) = match route {
+        Route::Index => (TEXT, INDEX_BODY),
+        Route::AlwaysOk => (JSON, ALWAYSOK_BODY),
+        Route::Healthcheck => {
+            if ctx.draining {
+                x.status = Status::Unavailable;
+            }
+            (JSON, health_json(&mut json, ctx))
+        }
+        Route::Panic => {
+            x.status = Status::InternalError;
+            x.keep_alive = false;
+            x.exit = true;
+            (TEXT, PANIC_BODY)
+        }
+    };
+    x.body_len = write(out, ctx, &x, content_type, body, head_only);
+    Some(x)
+}
+
+/// Writes the response to a request that cannot be served: the status, its reason phrase as the
+/// body, and `Connection: close`.
+fn fail<'a>(mut x: Exchange<'a>, status: Status, ctx: &Context, out: &mut Buf) -> Exchange<'a> {
+    x.status = status;
+    x.keep_alive = false;
+    x.body_len = write(out, ctx, &x, TEXT, status.reason_line(), false);
+    x
+}
+
+/// Writes a complete `status` response that closes the connection, for answers given outside a
+/// request (timeouts, overload). Returns the body length.
+pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) -> usize {
+    let health = || Health {
+        uptime_secs: 0,
+        requests: 0,
+        connections: 0,
+    };
+    let ctx = Context {
+        date,
+        draining: true,
+        health: &health,
+    };
+    let x = Exchange {
+        consumed: 0,
+        status,
+        body_len: 0,
+        keep_alive: false,
+        exit: false,
+        method: b"",
+        target: b"",
+        minor: None,
+    };
+    write(out, &ctx, &x, TEXT, status.reason_line(), false)
+}
+
+/// Writes the head and (unless `head_only`) the body; returns the body bytes written.
+fn write(
+    out: &mut Buf,
+    ctx: &Context,
+    x: &Exchange,
+    content_type: &[u8],
+    body: &[u8],
+    head_only: bool,
+) -> usize {
+    out.push(x.status.line());
+    out.push(b"Server: tinyapi\r\nDate: ");
+    out.push(ctx.date);
+    out.push(b"\r\nContent-Type: ");
+    out.push(content_type);
+    out.push(b"\r\nContent-Length: ");
+    out.num(body.len() as u64);
+    if x.status == Status::MethodNotAllowed {
+        out.push(b"\r\nAllow: GET, HEAD");
+    }
+    if !x.keep_alive {
+        out.push(b"\r\nConnection: close");
+    } else if x.minor == Some(0) {
+        // HTTP/1.0 persists only when both sides say so (RFC 9112 §9.3).
+        out.push(b"\r\nConnection: keep-alive");
+    }
+    out.push(b"\r\n\r\n");
+    if head_only {
+        0
+    } else {
+        out.push(body);
+        body.len()
+    }
+}
+
+fn health_json<'b>(json: &'b mut [u8; 160], ctx: &Context) -> &'b [u8] {
+    let h = (ctx.health)();
+    let mut b = Buf::new(json);
+    b.push(if ctx.draining {
+        b"{\"status\":\"draining\""
+    } else {
+        b"{\"status\":\"ok\""
+    });
+    b.push(b",\"version\":\"");
+    b.push(crate::VERSION.as_bytes());
+    b.push(b"\",\"uptime_seconds\":");
+    b.num(h.uptime_secs);
+    b.push(b",\"requests\":");
+    b.num(h.requests);
+    b.push(b",\"connections\":");
+    b.num(h.connections);
+    b.byte(b'}');
+    let n = b.len();
+    &json[..n]
+}
+
+/// The path of a request target: the query is not part of routing, and an absolute-form target
+/// (`http://host/path`) routes by its path (RFC 9112 §3.2.2).
+fn path_of(target: &[u8]) -> &[u8] {
+    let mut path = target;
+    for scheme in [&b"http://"[..], b"https://"] {
+        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &target[scheme.len()..];
+            path = match rest.iter().position(|&b| b == b'/' || b == b'?') {
+                Some(i) if rest[i] == b'/' => &rest[i..],
+                _ => b"/",
+            };
+        }
+    }
+    match path.iter().position(|&b| b == b'?') {
+        Some(i) => &path[..i],
+        None => path,
+    }
+}
+
+/// True when every CR is followed by LF and every LF follows a CR.
+fn crlf_only(head: &[u8]) -> bool {
+    let mut prev = 0;
+    for &b in head {
+        if (b == b'\n') != (prev == b'\r') {
+            return false;
+        }
+        prev = b;
+    }
+    true
+}
+
+/// True when the request line ends in a well-formed `HTTP/x.y`: a version we do not speak
+/// (505), as opposed to a malformed line (400).
+fn version_like(input: &[u8]) -> bool {
+    let end = input
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(input.len());
+    let line = &input[..end];
+    let v = &line[line.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1)..];
+    v.len() == 8
+        && v.starts_with(b"HTTP/")
+        && v[5].is_ascii_digit()
+        && v[6] == b'.'
+        && v[7].is_ascii_digit()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    const DATE: &[u8; 29] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn health() -> Health {
+        Health {
+            uptime_secs: 7,
+            requests: 42,
+            connections: 3,
+        }
+    }
+
+    /// Answers every complete request of `input`; returns the output and the exchanges.
+    fn run(input: &[u8], draining: bool) -> (String, Vec<(Status, bool, usize)>) {
+        let ctx = Context {
+            date: DATE,
+            draining,
+            health: &health,
+        };
+        let mut out = std::vec![0u8; 64 * 1024];
+        let mut b = Buf::new(&mut out);
+        let mut pos = 0;
+        let mut seen = Vec::new();
+        while let Some(x) = respond(&input[pos..], &ctx, &mut b) {
+            assert!(x.consumed > 0 && pos + x.consumed <= input.len());
+            pos += x.consumed;
+            seen.push((x.status, x.keep_alive, x.consumed));
+            if !x.keep_alive {
+                break;
+            }
+        }
+        (String::from_utf8(b.as_bytes().to_vec()).unwrap(), seen)
+    }
+
+    fn one(input: &str) -> String {
+        run(input.as_bytes(), false).0
+    }
+
+    #[track_caller]
+    fn status_of(input: &[u8]) -> Status {
+        let (_, seen) = run(input, false);
+        assert_eq!(
+            seen.len(),
+            1,
+            "expected one answer to {:?}",
+            String::from_utf8_lossy(input)
+        );
+        seen[0].0
+    }
+
+    fn expect(status: &str, ctype: &str, body: &str, extra: &str) -> String {
+        std::format!(
+            "HTTP/1.1 {status}\r\nServer: tinyapi\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: {ctype}\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+            body.len()
+        )
+    }
+
+    const T: &str = "text/plain; charset=utf-8";
+
+    #[test]
+    fn index() {
+        let want = expect(
+            "200 OK",
+            T,
+            "Index of tinyapi. These aren't the droids you're looking for\n",
+            "",
+        );
+        assert_eq!(one("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), want);
+    }
+
+    #[test]
+    fn alwaysok_matches_the_original_body() {
+        let want = expect("200 OK", "application/json", "{ \"status\": \"OK\" }", "");
+        assert_eq!(one("GET /alwaysok HTTP/1.1\r\nHost: x\r\n\r\n"), want);
+        assert_eq!(
+            one("GET /alwaysok?probe=1 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            want
+        );
+    }
+
+    #[test]
+    fn healthcheck_reports_counters() {
+        let body = std::format!(
+            "{{\"status\":\"ok\",\"version\":\"{}\",\"uptime_seconds\":7,\"requests\":42,\"connections\":3}}",
+            crate::VERSION
+        );
+        assert_eq!(
+            one("GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n"),
+            expect("200 OK", "application/json", &body, "")
+        );
+    }
+
+    #[test]
+    fn healthcheck_while_draining_is_503_and_closes() {
+        let body = std::format!(
+            "{{\"status\":\"draining\",\"version\":\"{}\",\"uptime_seconds\":7,\"requests\":42,\"connections\":3}}",
+            crate::VERSION
+        );
+        let (out, seen) = run(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n", true);
+        let want = expect(
+            "503 Service Unavailable",
+            "application/json",
+            &body,
+            "Connection: close\r\n",
+        );
+        assert_eq!(out, want);
+        assert_eq!(seen, [(Status::Unavailable, false, 39)]);
+    }
+
+    #[test]
+    fn panic_answers_500_closes_and_asks_to_exit() {
+        let ctx = Context {
+            date: DATE,
+            draining: false,
+            health: &health,
+        };
+        let mut out = [0u8; RESPONSE_MAX];
+        let mut b = Buf::new(&mut out);
+        let x = respond(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n", &ctx, &mut b).unwrap();
+        assert!(x.exit && !x.keep_alive);
+        let body = "tinyapi is exiting: /panic was requested\n";
+        let want = expect(
+            "500 Internal Server Error",
+            T,
+            body,
+            "Connection: close\r\n",
+        );
+        assert_eq!(b.as_bytes(), want.as_bytes());
+    }
+
+    #[test]
+    fn head_has_the_same_headers_and_no_body() {
+        let get = one("GET /alwaysok HTTP/1.1\r\nHost: x\r\n\r\n");
+        let head = one("HEAD /alwaysok HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(head, get.strip_suffix("{ \"status\": \"OK\" }").unwrap());
+    }
+
+    #[test]
+    fn unknown_path_is_404_and_keeps_the_connection() {
+        let (out, seen) = run(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        assert_eq!(out, expect("404 Not Found", T, "Not Found\n", ""));
+        assert_eq!(seen, [(Status::NotFound, true, 32)]);
+        assert_eq!(
+            status_of(b"GET /alwaysok/extra HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Status::NotFound
+        );
+        assert_eq!(
+            status_of(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Status::NotFound
+        );
+    }
+
+    #[test]
+    fn other_methods_are_405_with_allow() {
+        let want = expect(
+            "405 Method Not Allowed",
+            T,
+            "Method Not Allowed\n",
+            "Allow: GET, HEAD\r\n",
+        );
+        for m in ["POST", "PUT", "DELETE", "OPTIONS", "get", "PATCH"] {
+            assert_eq!(
+                one(&std::format!("{m} /alwaysok HTTP/1.1\r\nHost: x\r\n\r\n")),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let req = "GET /alwaysok HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (out, seen) = run(req.as_bytes(), false);
+        let want = std::format!(
+            "{}{}{}",
+            expect("200 OK", "application/json", "{ \"status\": \"OK\" }", ""),
+            expect(
+                "200 OK",
+                T,
+                "Index of tinyapi. These aren't the droids you're looking for\n",
+                ""
+            ),
+            expect("404 Not Found", T, "Not Found\n", ""),
+        );
+        assert_eq!(out, want);
+        assert_eq!(seen.iter().map(|s| s.2).sum::<usize>(), req.len());
+    }
+
+    #[test]
+    fn every_prefix_of_a_valid_request_is_incomplete() {
+        let ctx = Context {
+            date: DATE,
+            draining: false,
+            health: &health,
+        };
+        for req in [
+            &b"GET /alwaysok HTTP/1.1\r\nHost: example\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"[..],
+            b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"GET http://h/healthcheck?x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            for i in 0..req.len() {
+                let mut out = [0u8; RESPONSE_MAX];
+                let mut b = Buf::new(&mut out);
+                assert!(respond(&req[..i], &ctx, &mut b).is_none(), "prefix {i}");
+                assert_eq!(b.len(), 0);
+            }
+            let mut out = [0u8; RESPONSE_MAX];
+            let x = respond(req, &ctx, &mut Buf::new(&mut out)).unwrap();
+            assert_eq!((x.status, x.consumed), (Status::Ok, req.len()));
+        }
+    }
+
+    #[test]
+    fn persistence_follows_version_and_connection() {
+        let cases: [(&str, bool, &str); 6] = [
+            ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", true, ""),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                false,
+                "Connection: close\r\n",
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: x\r\nConnection: TE, Close\r\n\r\n",
+                false,
+                "Connection: close\r\n",
+            ),
+            ("GET / HTTP/1.0\r\n\r\n", false, "Connection: close\r\n"),
+            (
+                "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+                true,
+                "Connection: keep-alive\r\n",
+            ),
+            (
+                "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+                false,
+                "Connection: close\r\n",
+            ),
+        ];
+        for (req, keep, header) in cases {
+            let (out, seen) = run(req.as_bytes(), false);
+            assert_eq!(seen[0].1, keep, "{req}");
+            let want = expect(
+                "200 OK",
+                T,
+                "Index of tinyapi. These aren't the droids you're looking for\n",
+                header,
+            );
+            assert_eq!(out, want, "{req}");
+        }
+        // Draining: every answer closes.
+        assert_eq!(
+            run(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true).1[0].1,
+            false
+        );
+    }
+
+    #[test]
+    fn absolute_form_routes_by_path() {
+        for t in [
+            "http://example/alwaysok",
+            "HTTP://h:80/alwaysok?q",
+            "https://h/alwaysok",
+        ] {
+            assert_eq!(
+                status_of(std::format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes()),
+                Status::Ok,
+                "{t}"
+            );
+        }
+        assert_eq!(
+            status_of(b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"),
+            Status::Ok
+        );
+        assert_eq!(
+            status_of(b"GET http://h/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+            Status::NotFound
+        );
+    }
+
+    #[test]
+    fn malformed_requests_are_400_and_close() {
+        let bad: &[&[u8]] = &[
+            b"GARBAGE\r\n\r\n",
+            b"GET /\r\n\r\n",                                   // HTTP/0.9
+            b"GET / HTTP/1.1\r\n\r\n",                          // no Host
+            b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",    // two Hosts
+            b"GET / HTTP/1.1\nHost: x\n\n",                     // bare LF
+            b"GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n",         // bare CR
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", // obs-fold
+            b"GET / HTTP/1.1\r\nHost: x\r\nX\0: a\r\n\r\n",     // NUL in name
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n",    // NUL in value
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n",  // control byte
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",              // space before colon
+            b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",              // double space
+            b"GET /a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n",         // DEL in target
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"GET / FTP/1.1\r\nHost: x\r\n\r\n",
+        ];
+        for req in bad {
+            let (out, seen) = run(req, false);
+            assert_eq!(seen.len(), 1, "{:?}", String::from_utf8_lossy(req));
+            assert_eq!(
+                seen[0].0,
+                Status::BadRequest,
+                "{:?}",
+                String::from_utf8_lossy(req)
+            );
+            assert!(!seen[0].1);
+            assert_eq!(
+                out,
+                expect(
+                    "400 Bad Request",
+                    T,
+                    "Bad Request\n",
+                    "Connection: close\r\n"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn request_bodies_are_refused() {
+        for req in [
+            &b"POST /alwaysok HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        ] {
+            let (out, seen) = run(req, false);
+            assert_eq!(seen[0].0, Status::ContentTooLarge);
+            assert!(out.ends_with("Connection: close\r\n\r\nContent Too Large\n"));
+        }
+        assert_eq!(
+            status_of(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn unsupported_versions_are_505() {
+        for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
+            let req = std::format!("GET / {v}\r\nHost: x\r\n\r\n");
+            assert_eq!(
+                status_of(req.as_bytes()),
+                Status::VersionNotSupported,
+                "{v}"
+            );
+        }
+        assert_eq!(
+            status_of(b"GET / HTTP/1.10\r\nHost: x\r\n\r\n"),
+            Status::BadRequest
+        );
+    }
+
+    #[test]
+    fn oversized_heads_are_431_or_414() {
+        let mut req = std::vec::Vec::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "[..]);
+        req.resize(HEAD_MAX, b'a');
+        assert_eq!(status_of(&req), Status::HeadersTooLarge);
+        let mut req = std::vec::Vec::from(&b"GET /"[..]);
+        req.resize(HEAD_MAX, b'a');
+        assert_eq!(status_of(&req), Status::UriTooLong);
+        let mut req = std::string::String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..MAX_HEADERS {
+            req.push_str(&std::format!("X-{i}: v\r\n"));
+        }
+        req.push_str("\r\n");
+        assert_eq!(status_of(req.as_bytes()), Status::HeadersTooLarge);
+        // Just under the limit is fine.
+        let mut req = std::vec::Vec::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "[..]);
+        req.resize(HEAD_MAX - 4, b'a');
+        req.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(status_of(&req), Status::Ok);
+    }
+
+    #[test]
+    fn every_response_fits_response_max() {
+        let ctx = Context {
+            date: DATE,
+            draining: true,
+            health: &|| Health {
+                uptime_secs: u64::MAX,
+                requests: u64::MAX,
+                connections: u64::MAX,
+            },
+        };
+        for req in [
+            "GET /healthcheck HTTP/1.0\r\n\r\n",
+            "GET /panic HTTP/1.0\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+        ] {
+            let mut out = [0u8; 2 * RESPONSE_MAX];
+            let mut b = Buf::new(&mut out);
+            respond(req.as_bytes(), &ctx, &mut b).unwrap();
+            assert!(
+                b.len() <= RESPONSE_MAX && b.as_bytes().ends_with(b"}")
+                    || b.as_bytes().ends_with(b"\n")
+            );
+            assert!(b.len() <= RESPONSE_MAX);
+        }
+        let mut out = [0u8; RESPONSE_MAX];
+        let mut b = Buf::new(&mut out);
+        write_error(&mut b, DATE, Status::HeadersTooLarge);
+        assert!(b.len() < RESPONSE_MAX);
+    }
+
+    #[test]
+    fn standalone_errors_close() {
+        let mut out = [0u8; RESPONSE_MAX];
+        let mut b = Buf::new(&mut out);
+        let n = write_error(&mut b, DATE, Status::RequestTimeout);
+        assert_eq!(n, "Request Timeout\n".len());
+        let want = expect(
+            "408 Request Timeout",
+            T,
+            "Request Timeout\n",
+            "Connection: close\r\n",
+        );
+        assert_eq!(b.as_bytes(), want.as_bytes());
+    }
+
+    #[test]
+    fn status_codes() {
+        assert_eq!(Status::Ok.code(), 200);
+        assert_eq!(Status::HeadersTooLarge.code(), 431);
+        assert_eq!(Status::VersionNotSupported.code(), 505);
+        assert_eq!(Status::NotFound.reason_line(), b"Not Found\n");
+    }
+}

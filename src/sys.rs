@@ -1,0 +1,697 @@
+//! The only module that talks to the kernel.
+//!
+//! Every `unsafe` block and every libc call of the crate is here, behind safe wrappers:
+//! descriptors are owned by [`Fd`] (closed on drop), failures are [`Errno`] values, and `EINTR`
+//! is retried in one place, the [`syscall!`] macro. Sockets are always opened with
+//! `SOCK_NONBLOCK | SOCK_CLOEXEC`.
+#![allow(unsafe_code)]
+
+use crate::addr::Addr;
+use core::cell::UnsafeCell;
+use core::ffi::{c_int, c_void, CStr};
+use core::mem::{size_of, zeroed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// An error number reported by the kernel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The operation would block (`EAGAIN`).
+    pub const AGAIN: Errno = Errno(libc::EAGAIN);
+    const INTR: Errno = Errno(libc::EINTR);
+
+    /// True when the process or system ran out of descriptors or buffers: `accept` must back off
+    /// instead of retrying at once, or a level-triggered listener spins at 100% CPU.
+    pub fn is_resource_exhaustion(self) -> bool {
+        matches!(
+            self.0,
+            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
+        )
+    }
+
+    /// A short description for the errors a user can act on; others print as `errno N`.
+    pub fn describe(self) -> &'static [u8] {
+        match self.0 {
+            libc::EADDRINUSE => b"address already in use",
+            libc::EACCES => b"permission denied",
+            libc::EADDRNOTAVAIL => b"address not available on this host",
+            libc::EAFNOSUPPORT => b"address family not supported",
+            libc::ECONNREFUSED => b"connection refused",
+            libc::ETIMEDOUT => b"timed out",
+            libc::EMFILE => b"too many open files",
+            libc::EPERM => b"operation not permitted",
+            libc::EINVAL => b"invalid argument",
+            _ => b"",
+        }
+    }
+}
+
+/// Result of a system call.
+pub type Result<T> = core::result::Result<T, Errno>;
+
+fn errno() -> Errno {
+    // SAFETY: musl's __errno_location returns a valid pointer to this thread's errno.
+    Errno(unsafe { *libc::__errno_location() })
+}
+
+/// Runs a libc call that returns -1 on failure, retrying on `EINTR`.
+macro_rules! syscall {
+    ($call:expr) => {{
+        loop {
+            // SAFETY: each call site passes pointers to live, correctly sized values.
+            let r = unsafe { $call };
+            if r != -1 {
+                break Ok(r);
+            }
+            let e = errno();
+            if e != Errno::INTR {
+                break Err(e);
+            }
+        }
+    }};
+}
+
+/// An owned file descriptor, closed on drop.
+pub struct Fd(c_int);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // close(2): not retried on EINTR, as the descriptor is released either way on Linux.
+        // SAFETY: Fd owns the descriptor; nothing else closes it.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+impl Fd {
+    /// The raw descriptor number, for logs and epoll registration.
+    pub fn raw(&self) -> c_int {
+        self.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+fn sockaddr(addr: &Addr) -> (libc::sockaddr_in6, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_in6 (and, reinterpreted, sockaddr_in).
+    let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+    if addr.v6 {
+        sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sa.sin6_port = addr.port.to_be();
+        sa.sin6_addr.s6_addr = addr.ip;
+        (sa, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+    } else {
+        let p = &mut sa as *mut libc::sockaddr_in6 as *mut libc::sockaddr_in;
+        // SAFETY: sockaddr_in is smaller than sockaddr_in6 and both are plain old data.
+        unsafe {
+            (*p).sin_family = libc::AF_INET as libc::sa_family_t;
+            (*p).sin_port = addr.port.to_be();
+            (*p).sin_addr.s_addr =
+                u32::from_ne_bytes([addr.ip[12], addr.ip[13], addr.ip[14], addr.ip[15]]);
+        }
+        (sa, size_of::<libc::sockaddr_in>() as libc::socklen_t)
+    }
+}
+
+fn from_sockaddr(sa: &libc::sockaddr_in6) -> Addr {
+    if sa.sin6_family == libc::AF_INET6 as libc::sa_family_t {
+        Addr {
+            ip: sa.sin6_addr.s6_addr,
+            port: u16::from_be(sa.sin6_port),
+            v6: true,
+        }
+    } else {
+        let p = sa as *const libc::sockaddr_in6 as *const libc::sockaddr_in;
+        // SAFETY: the kernel wrote a sockaddr_in into storage large enough for either.
+        let (ip, port) = unsafe { ((*p).sin_addr.s_addr.to_ne_bytes(), (*p).sin_port) };
+        Addr::v4(ip, u16::from_be(port))
+    }
+}
+
+fn set_opt(fd: &Fd, level: c_int, name: c_int, value: c_int) -> Result<()> {
+    let v = &value as *const c_int as *const c_void;
+    syscall!(libc::setsockopt(
+        fd.0,
+        level,
+        name,
+        v,
+        size_of::<c_int>() as libc::socklen_t
+    ))
+    .map(drop)
+}
+
+fn stream_socket(addr: &Addr) -> Result<Fd> {
+    let family = if addr.v6 {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // Raw system calls here and below skip musl's fallbacks for pre-2.6.27 kernels (which
+    // pull fcntl and more into the binary).
+    let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    syscall!(libc::syscall(libc::SYS_socket, family, kind, 0)).map(|fd| Fd(fd as c_int))
+}
+
+/// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)]).
+pub fn listen(addr: &Addr, backlog: c_int) -> Result<Fd> {
+    let fd = stream_socket(addr)?;
+    // SO_REUSEADDR: a restart may bind while old connections sit in TIME_WAIT.
+    set_opt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    let (sa, len) = sockaddr(addr);
+    syscall!(libc::bind(
+        fd.0,
+        &sa as *const _ as *const libc::sockaddr,
+        len
+    ))?;
+    syscall!(libc::listen(fd.0, backlog))?;
+    Ok(fd)
+}
+
+/// The address a socket is bound to ([getsockname(2)]): reveals the port chosen for port 0.
+pub fn local_addr(fd: &Fd) -> Result<Addr> {
+    // SAFETY: all-zero is a valid sockaddr_in6.
+    let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    syscall!(libc::getsockname(
+        fd.0,
+        &mut sa as *mut _ as *mut libc::sockaddr,
+        &mut len
+    ))?;
+    Ok(from_sockaddr(&sa))
+}
+
+/// Accepts a connection as a non-blocking, close-on-exec socket ([accept4(2)]).
+pub fn accept(listener: &Fd) -> Result<(Fd, Addr)> {
+    // SAFETY: all-zero is a valid sockaddr_in6.
+    let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let p = &mut sa as *mut libc::sockaddr_in6;
+    let fd = syscall!(libc::syscall(
+        libc::SYS_accept4,
+        listener.0,
+        p,
+        &mut len as *mut libc::socklen_t,
+        flags
+    ))?;
+    let fd = Fd(fd as c_int);
+    // TCP_NODELAY: a response must not wait for the ACK of the previous one (Nagle + delayed ACK).
+    set_opt(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    Ok((fd, from_sockaddr(&sa)))
+}
+
+/// Starts a non-blocking connect ([connect(2)]); `EINPROGRESS` counts as success.
+pub fn connect(addr: &Addr) -> Result<Fd> {
+    let fd = stream_socket(addr)?;
+    let (sa, len) = sockaddr(addr);
+    match syscall!(libc::connect(
+        fd.0,
+        &sa as *const _ as *const libc::sockaddr,
+        len
+    )) {
+        Err(Errno(libc::EINPROGRESS)) | Ok(_) => Ok(fd),
+        Err(e) => Err(e),
+    }
+}
+
+/// The pending error of a socket (`SO_ERROR`): how a non-blocking connect ended.
+pub fn socket_error(fd: &Fd) -> Result<()> {
+    let mut v: c_int = 0;
+    let mut len = size_of::<c_int>() as libc::socklen_t;
+    let p = &mut v as *mut c_int as *mut c_void;
+    syscall!(libc::getsockopt(
+        fd.0,
+        libc::SOL_SOCKET,
+        libc::SO_ERROR,
+        p,
+        &mut len
+    ))?;
+    if v == 0 {
+        Ok(())
+    } else {
+        Err(Errno(v))
+    }
+}
+
+/// Reads into `buf` ([recv(2)]); `Ok(0)` is end of stream.
+pub fn recv(fd: &Fd, buf: &mut [u8]) -> Result<usize> {
+    syscall!(libc::recv(
+        fd.0,
+        buf.as_mut_ptr() as *mut c_void,
+        buf.len(),
+        0
+    ))
+    .map(|n| n as usize)
+}
+
+/// Sends from `buf` without ever raising SIGPIPE ([send(2)], `MSG_NOSIGNAL`).
+pub fn send(fd: &Fd, buf: &[u8]) -> Result<usize> {
+    syscall!(libc::send(
+        fd.0,
+        buf.as_ptr() as *const c_void,
+        buf.len(),
+        libc::MSG_NOSIGNAL
+    ))
+    .map(|n| n as usize)
+}
+
+/// Half-closes the sending side ([shutdown(2)]): the peer sees end of stream while unread input
+/// can still be drained, so closing does not reset the connection under the last response.
+pub fn shutdown_write(fd: &Fd) {
+    // SAFETY: fd is a live socket; failure only means it is already shut or reset.
+    unsafe { libc::shutdown(fd.0, libc::SHUT_WR) };
+}
+
+/// Waits until `fd` is ready for `events` (`POLLIN`/`POLLOUT`) or `timeout_ms` passes ([poll(2)]).
+pub fn poll(fd: &Fd, events: i16, timeout_ms: c_int) -> Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.0,
+        events,
+        revents: 0,
+    };
+    syscall!(libc::poll(&mut p, 1, timeout_ms)).map(|n| n > 0)
+}
+
+/// `poll` interest in readability.
+pub const POLLIN: i16 = libc::POLLIN;
+/// `poll` interest in writability.
+pub const POLLOUT: i16 = libc::POLLOUT;
+
+// ---------------------------------------------------------------------------------------------
+// epoll
+
+/// One readiness report from [`Epoll::wait`].
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub struct Event(libc::epoll_event);
+
+impl Event {
+    /// An empty event, to fill an array before waiting.
+    pub const EMPTY: Event = Event(libc::epoll_event { events: 0, u64: 0 });
+
+    /// The token given at registration.
+    pub fn token(&self) -> u64 {
+        self.0.u64
+    }
+
+    /// The kernel's event bits (`EPOLLIN`, `EPOLLERR`, ...).
+    pub fn bits(&self) -> u32 {
+        self.0.events
+    }
+}
+
+/// Readiness interest bits, re-exported so the event loop needs no libc.
+pub mod interest {
+    /// Data to read (or end of stream, or a pending connection).
+    pub const READ: u32 = libc::EPOLLIN as u32;
+    /// Room in the send buffer.
+    pub const WRITE: u32 = libc::EPOLLOUT as u32;
+    /// Peer closed its sending side.
+    pub const READ_CLOSED: u32 = libc::EPOLLRDHUP as u32;
+    /// Report edges (state changes) only: the owner reads and writes until `EAGAIN`.
+    pub const EDGE: u32 = libc::EPOLLET as u32;
+    /// Wake only one of the epoll instances watching a shared listener (no thundering herd).
+    pub const EXCLUSIVE: u32 = libc::EPOLLEXCLUSIVE as u32;
+    /// Error or hang-up: always reported, never requested.
+    pub const FAILED: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+}
+
+/// An epoll instance ([epoll(7)]).
+pub struct Epoll(Fd);
+
+impl Epoll {
+    /// Creates a close-on-exec epoll instance ([epoll_create1(2)]).
+    pub fn new() -> Result<Epoll> {
+        syscall!(libc::syscall(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC))
+            .map(|fd| Epoll(Fd(fd as c_int)))
+    }
+
+    /// Watches `fd` for `events`, reporting `token` ([epoll_ctl(2)]).
+    pub fn add(&self, fd: &Fd, token: u64, events: u32) -> Result<()> {
+        let mut ev = libc::epoll_event { events, u64: token };
+        syscall!(libc::epoll_ctl(
+            self.0 .0,
+            libc::EPOLL_CTL_ADD,
+            fd.0,
+            &mut ev
+        ))
+        .map(drop)
+    }
+
+    /// Stops watching `fd`.
+    pub fn delete(&self, fd: &Fd) -> Result<()> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        syscall!(libc::epoll_ctl(
+            self.0 .0,
+            libc::EPOLL_CTL_DEL,
+            fd.0,
+            &mut ev
+        ))
+        .map(drop)
+    }
+
+    /// Waits for events, at most `timeout_ms` (-1: forever) ([epoll_wait(2)]).
+    pub fn wait(&self, events: &mut [Event], timeout_ms: c_int) -> Result<usize> {
+        let p = events.as_mut_ptr() as *mut libc::epoll_event;
+        syscall!(libc::epoll_wait(
+            self.0 .0,
+            p,
+            events.len() as c_int,
+            timeout_ms
+        ))
+        .map(|n| n as usize)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals and wake-ups
+
+/// Blocks SIGTERM and SIGINT in this thread (and the threads it starts) and returns a signalfd
+/// that reports them ([signalfd(2)]). SIGPIPE is blocked too (never read), so writing to a
+/// closed stdout is an `EPIPE` error, not death.
+pub fn shutdown_signals() -> Result<Fd> {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only read it.
+    let mut set: libc::sigset_t = unsafe { zeroed() };
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+        libc::sigdelset(&mut set, libc::SIGPIPE);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+    }
+    let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
+    let size = core::mem::size_of::<libc::c_ulong>(); // the kernel's sigset, not musl's 128 bytes
+    syscall!(libc::syscall(
+        libc::SYS_signalfd4,
+        -1,
+        &set as *const libc::sigset_t,
+        size,
+        flags
+    ))
+    .map(|fd| Fd(fd as c_int))
+}
+
+/// Reads one pending signal from a signalfd; returns its number.
+pub fn take_signal(fd: &Fd) -> Result<u32> {
+    // SAFETY: all-zero is a valid signalfd_siginfo.
+    let mut info: libc::signalfd_siginfo = unsafe { zeroed() };
+    let p = &mut info as *mut _ as *mut c_void;
+    syscall!(libc::read(fd.0, p, size_of::<libc::signalfd_siginfo>())).map(|_| info.ssi_signo)
+}
+
+/// A non-blocking eventfd ([eventfd(2)]): one write wakes every epoll watching it.
+pub fn eventfd() -> Result<Fd> {
+    syscall!(libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)).map(Fd)
+}
+
+/// Makes an eventfd readable (level-triggered, so it stays readable).
+pub fn notify(fd: &Fd) {
+    let one: u64 = 1;
+    // SAFETY: an eventfd write takes exactly 8 bytes from a live u64.
+    unsafe { libc::write(fd.0, &one as *const u64 as *const c_void, 8) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process, time, output
+
+/// Writes to a descriptor once ([write(2)]).
+pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
+    syscall!(libc::write(fd, buf.as_ptr() as *const c_void, buf.len())).map(|n| n as usize)
+}
+
+/// Standard output.
+pub const STDOUT: c_int = 1;
+/// Standard error.
+pub const STDERR: c_int = 2;
+
+/// Makes stdout non-blocking when it is a pipe or socket, so a reader that stops reading makes
+/// log writes fail with `EAGAIN` (lines dropped) instead of stalling the server.
+pub fn stdout_nonblocking() {
+    // SAFETY: fstat fills a plain struct (the kernel's layout is musl's on Linux); fcntl on
+    // fd 1 only changes its status flags.
+    unsafe {
+        let mut st: libc::stat = zeroed();
+        if libc::syscall(libc::SYS_fstat, STDOUT, &mut st as *mut libc::stat) == 0 {
+            let kind = st.st_mode & libc::S_IFMT;
+            if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
+                let flags = libc::syscall(libc::SYS_fcntl, STDOUT, libc::F_GETFL);
+                libc::syscall(
+                    libc::SYS_fcntl,
+                    STDOUT,
+                    libc::F_SETFL,
+                    flags | libc::O_NONBLOCK as libc::c_long,
+                );
+            }
+        }
+    }
+}
+
+/// Ends the whole process (every thread) at once with `code` ([exit_group(2)]).
+pub fn exit(code: c_int) -> ! {
+    // SAFETY: _exit never returns and needs no cleanup from us.
+    unsafe { libc::_exit(code) }
+}
+
+/// Seconds and nanoseconds of a clock.
+#[derive(Clone, Copy)]
+pub struct Time {
+    /// Whole seconds.
+    pub secs: u64,
+    /// Nanoseconds within the second.
+    pub nanos: u32,
+}
+
+fn clock(id: libc::clockid_t) -> Time {
+    // SAFETY: clock_gettime fills a plain struct; the vDSO serves it without a system call.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    Time {
+        secs: ts.tv_sec as u64,
+        nanos: ts.tv_nsec as u32,
+    }
+}
+
+/// Wall-clock time since the Unix epoch (for `Date` and log stamps).
+pub fn wall_clock() -> Time {
+    clock(libc::CLOCK_REALTIME)
+}
+
+/// Monotonic time (for durations, uptime and timeouts).
+pub fn monotonic() -> Time {
+    clock(libc::CLOCK_MONOTONIC)
+}
+
+/// The number of CPUs this process may run on ([sched_getaffinity(2)]): respects
+/// `taskset` and `docker run --cpuset-cpus`.
+pub fn usable_cpus() -> usize {
+    // SAFETY: cpu_set_t is plain data filled by the kernel.
+    unsafe {
+        let mut set: libc::cpu_set_t = zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 1;
+        }
+        libc::CPU_COUNT(&set).max(1) as usize
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit ([setrlimit(2)]): each
+/// connection is a descriptor, and the common soft default of 1024 is far below what one
+/// worker can hold.
+pub fn raise_fd_limit() {
+    // SAFETY: rlimit is plain data; the kernel validates the new value. prlimit64 directly:
+    // musl's setrlimit pulls in its all-threads broadcast machinery.
+    unsafe {
+        let mut lim: libc::rlimit = zeroed();
+        let none = core::ptr::null_mut::<libc::rlimit>();
+        if libc::syscall(
+            libc::SYS_prlimit64,
+            0,
+            libc::RLIMIT_NOFILE,
+            none,
+            &mut lim as *mut libc::rlimit,
+        ) == 0
+            && lim.rlim_cur < lim.rlim_max
+        {
+            lim.rlim_cur = lim.rlim_max;
+            libc::syscall(
+                libc::SYS_prlimit64,
+                0,
+                libc::RLIMIT_NOFILE,
+                &lim as *const libc::rlimit,
+                none,
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Program arguments and environment
+
+/// The program's command-line arguments, without the program name.
+#[derive(Clone, Copy)]
+pub struct Args {
+    argc: usize,
+    argv: *const *const libc::c_char,
+}
+
+impl Args {
+    /// The `i`-th argument (0: first after the program name).
+    pub fn get(&self, i: usize) -> Option<&'static [u8]> {
+        if i + 1 >= self.argc {
+            return None;
+        }
+        // SAFETY: the C runtime passes argc valid NUL-terminated strings that live for the
+        // whole process.
+        Some(unsafe { CStr::from_ptr(*self.argv.add(i + 1)) }.to_bytes())
+    }
+}
+
+/// The value of environment variable `name`, if set ([getenv(3)]).
+pub fn env(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns null or a NUL-terminated string in the environment block, which
+    // this program never modifies.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        None
+    } else {
+        Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+    }
+}
+
+/// The C entry point, called by musl's start-up code with the program arguments.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn main(argc: c_int, argv: *const *const libc::c_char) -> c_int {
+    crate::start(Args {
+        argc: argc as usize,
+        argv,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads and statically reserved memory
+
+/// Memory reserved at build time (in `.bss`: zero pages that cost nothing until touched) and
+/// handed out at most once, as an exclusive `&'static mut`.
+pub struct Reserved<T> {
+    taken: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reachable only through `take`, which hands it out to one caller, once.
+unsafe impl<T: Send> Sync for Reserved<T> {}
+
+impl<T> Reserved<T> {
+    /// Wraps a value; with an all-zero `value` the static lands in `.bss`, not in the file.
+    pub const fn new(value: T) -> Self {
+        Reserved {
+            taken: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// The value, on the first call only.
+    pub fn take(&'static self) -> Option<&'static mut T> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            None
+        } else {
+            // SAFETY: the swap above lets exactly one caller past, so the borrow is unique.
+            Some(unsafe { &mut *self.value.get() })
+        }
+    }
+}
+
+/// A running thread, to be joined.
+pub struct Thread(libc::pthread_t);
+
+static THREAD_ENTRY: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn thread_main(arg: *mut c_void) -> *mut c_void {
+    let entry = THREAD_ENTRY.load(Ordering::Acquire);
+    // SAFETY: THREAD_ENTRY holds a `fn(usize)` stored by `spawn` before the thread started.
+    let entry: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(entry) };
+    entry(arg as usize);
+    core::ptr::null_mut()
+}
+
+/// Starts a thread running `entry(arg)` ([pthread_create(3)]). Every thread of the process
+/// runs the same `entry`; the signal mask is inherited, so shutdown signals stay blocked.
+pub fn spawn(entry: fn(usize), arg: usize) -> Result<Thread> {
+    THREAD_ENTRY.store(entry as usize, Ordering::Release);
+    // SAFETY: pthread_t is plain data; thread_main matches the start routine signature.
+    let mut t: libc::pthread_t = unsafe { zeroed() };
+    let r =
+        unsafe { libc::pthread_create(&mut t, core::ptr::null(), thread_main, arg as *mut c_void) };
+    if r == 0 {
+        Ok(Thread(t))
+    } else {
+        Err(Errno(r))
+    }
+}
+
+impl Thread {
+    /// Waits for the thread to finish ([pthread_join(3)]).
+    pub fn join(self) {
+        // SAFETY: the thread was created joinable and is joined once (self is consumed).
+        unsafe { libc::pthread_join(self.0, core::ptr::null_mut()) };
+    }
+}
+
+/// A value set once (before the threads that read it start) and then shared read-only.
+pub struct Once<T> {
+    state: core::sync::atomic::AtomicU8,
+    value: UnsafeCell<core::mem::MaybeUninit<T>>,
+}
+
+// SAFETY: the value is written once, by the one caller that wins the state change, and read
+// only after the state says it is complete (Release/Acquire pair).
+unsafe impl<T: Send + Sync> Sync for Once<T> {}
+
+impl<T> Once<T> {
+    const EMPTY: u8 = 0;
+    const WRITING: u8 = 1;
+    const READY: u8 = 2;
+
+    /// An unset cell.
+    pub const fn new() -> Self {
+        Once {
+            state: core::sync::atomic::AtomicU8::new(0),
+            value: UnsafeCell::new(core::mem::MaybeUninit::uninit()),
+        }
+    }
+
+    /// Stores `value`; gives it back if the cell was already set.
+    pub fn set(&self, value: T) -> core::result::Result<(), T> {
+        if self
+            .state
+            .compare_exchange(
+                Self::EMPTY,
+                Self::WRITING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return Err(value);
+        }
+        // SAFETY: winning the EMPTY -> WRITING exchange makes this the only writer, and no
+        // reader looks before READY.
+        unsafe { (*self.value.get()).write(value) };
+        self.state.store(Self::READY, Ordering::Release);
+        Ok(())
+    }
+
+    /// The value, once set.
+    pub fn get(&'static self) -> Option<&'static T> {
+        if self.state.load(Ordering::Acquire) == Self::READY {
+            // SAFETY: READY is stored only after the value was written, and it is never
+            // written again.
+            Some(unsafe { (*self.value.get()).assume_init_ref() })
+        } else {
+            None
+        }
+    }
+}
