@@ -41,4 +41,17 @@ fn main() {
     for a in args {
         println!("cargo:rustc-link-arg-bins={a}");
     }
+    // Drop the unwind tables (.eh_frame, ~6 KiB): panic = "abort" never unwinds. Only gcc's
+    // crtbegin/crtend keep theirs, as their frame registration refers to it. The fragment is
+    // inserted into ld's default script, not a replacement for it. Binaries only: the library's
+    // unit-test harness needs unwind tables to report a failing test.
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    let script = std::path::Path::new(&out).join("discard-unwind.ld");
+    std::fs::write(
+        &script,
+        "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin.o *crtend.o) *(.eh_frame) *(.comment) } }\n\
+         INSERT AFTER .text;\n",
+    )
+    .expect("OUT_DIR is writable");
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
 }

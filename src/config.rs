@@ -93,38 +93,106 @@ Exit status: 0 stopped by SIGTERM/SIGINT or probe healthy, 1 cannot bind, /panic
 failed, 2 bad option or environment value.
 ";
 
+/// A setting read from an environment variable and, unless `option` is empty, an option.
+struct Setting {
+    option: &'static [u8],
+    var: &'static CStr,
+    /// Parses the value into the configuration; false when it is invalid.
+    apply: fn(&mut Config, &'static [u8]) -> bool,
+    expected: &'static [u8],
+}
+
+/// Every setting, in the order the environment is applied (`PORT` before `TINYAPI_LISTEN`, so
+/// the more specific variable wins).
+const SETTINGS: [Setting; 7] = [
+    Setting {
+        option: b"",
+        var: c"PORT",
+        apply: |c, v| {
+            parse_port(v)
+                .map(|p| c.listen = c.listen.with_port(p))
+                .is_some()
+        },
+        expected: b"a port number from 0 to 65535",
+    },
+    Setting {
+        option: b"--listen",
+        var: c"TINYAPI_LISTEN",
+        apply: |c, v| Addr::parse(v).map(|a| c.listen = a).is_some(),
+        expected: b"ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
+    },
+    Setting {
+        option: b"--workers",
+        var: c"TINYAPI_WORKERS",
+        apply: |c, v| {
+            number(v, MAX_WORKERS as u64)
+                .map(|n| c.workers = n as usize)
+                .is_some()
+        },
+        expected: b"a number from 1 to 64",
+    },
+    Setting {
+        option: b"--max-connections",
+        var: c"TINYAPI_MAX_CONNECTIONS",
+        apply: |c, v| {
+            number(v, MAX_CONNECTIONS)
+                .map(|n| c.max_connections = n)
+                .is_some()
+        },
+        expected: b"a number from 1 to 1048576",
+    },
+    Setting {
+        option: b"--header-timeout",
+        var: c"TINYAPI_HEADER_TIMEOUT",
+        apply: |c, v| {
+            number(v, MAX_TIMEOUT)
+                .map(|n| c.header_timeout = n as u32)
+                .is_some()
+        },
+        expected: SECONDS,
+    },
+    Setting {
+        option: b"--idle-timeout",
+        var: c"TINYAPI_IDLE_TIMEOUT",
+        apply: |c, v| {
+            number(v, MAX_TIMEOUT)
+                .map(|n| c.idle_timeout = n as u32)
+                .is_some()
+        },
+        expected: SECONDS,
+    },
+    Setting {
+        option: b"",
+        var: c"TINYAPI_LOG",
+        apply: |c, v| match v {
+            b"on" | b"1" | b"true" => (c.log = true) == (),
+            b"off" | b"0" | b"false" => (c.log = false) == (),
+            _ => false,
+        },
+        expected: b"on or off",
+    },
+];
+
+const SECONDS: &[u8] = b"seconds, from 1 to 86400";
+const MAX_TIMEOUT: u64 = 86_400;
+
 /// Reads the configuration from `arg(i)` (arguments after the program name) and `env`.
 pub fn parse(
     arg: &dyn Fn(usize) -> Option<&'static [u8]>,
     env: &dyn Fn(&CStr) -> Option<&'static [u8]>,
 ) -> Result<Command, Error> {
     let mut c = Config::default();
-    let var = |name: &CStr| env(name).filter(|v| !v.is_empty());
-
-    if let Some(v) = var(c"PORT") {
-        c.listen = c
-            .listen
-            .with_port(parse_port(v).ok_or(bad(b"PORT", v, PORT))?);
+    for s in &SETTINGS {
+        if let Some(v) = env(s.var).filter(|v| !v.is_empty()) {
+            if !(s.apply)(&mut c, v) {
+                return Err(Error {
+                    source: s.var.to_bytes(),
+                    value: v,
+                    expected: s.expected,
+                });
+            }
+        }
     }
-    if let Some(v) = var(c"TINYAPI_LISTEN") {
-        c.listen = Addr::parse(v).ok_or(bad(b"TINYAPI_LISTEN", v, LISTEN))?;
-    }
-    if let Some(v) = var(c"TINYAPI_WORKERS") {
-        c.workers = number(b"TINYAPI_WORKERS", v, 1, MAX_WORKERS as u64, WORKERS)? as usize;
-    }
-    if let Some(v) = var(c"TINYAPI_MAX_CONNECTIONS") {
-        c.max_connections = number(b"TINYAPI_MAX_CONNECTIONS", v, 1, MAX_CONNECTIONS, CONNS)?;
-    }
-    if let Some(v) = var(c"TINYAPI_HEADER_TIMEOUT") {
-        c.header_timeout = number(b"TINYAPI_HEADER_TIMEOUT", v, 1, 86_400, SECS)? as u32;
-    }
-    if let Some(v) = var(c"TINYAPI_IDLE_TIMEOUT") {
-        c.idle_timeout = number(b"TINYAPI_IDLE_TIMEOUT", v, 1, 86_400, SECS)? as u32;
-    }
-    if let Some(v) = var(c"TINYAPI_LOG") {
-        c.log = on_off(b"TINYAPI_LOG", v)?;
-    }
-
     let mut probe = false;
     let mut i = 0;
     while let Some(a) = arg(i) {
@@ -134,60 +202,38 @@ pub fn parse(
             Some(eq) if a.starts_with(b"--") => (&a[..eq], Some(&a[eq + 1..])),
             _ => (a, None),
         };
-        let mut value = |source: &'static [u8]| -> Result<&'static [u8], Error> {
-            if let Some(v) = inline {
-                return Ok(v);
-            }
-            i += 1;
-            arg(i - 1).ok_or(bad(source, b"", b"a value"))
-        };
-        match name {
-            b"--listen" => {
-                c.listen = {
-                    let v = value(b"--listen")?;
-                    Addr::parse(v).ok_or(bad(b"--listen", v, LISTEN))?
+        if let Some(s) = SETTINGS
+            .iter()
+            .find(|s| !s.option.is_empty() && s.option == name)
+        {
+            let v = match inline {
+                Some(v) => v,
+                None => {
+                    i += 1;
+                    arg(i - 1).unwrap_or(b"")
                 }
+            };
+            if v.is_empty() {
+                return Err(Error {
+                    source: s.option,
+                    value: b"",
+                    expected: b"a value",
+                });
             }
-            b"--workers" => {
-                c.workers = number(
-                    b"--workers",
-                    value(b"--workers")?,
-                    1,
-                    MAX_WORKERS as u64,
-                    WORKERS,
-                )? as usize
+            if !(s.apply)(&mut c, v) {
+                return Err(Error {
+                    source: s.option,
+                    value: v,
+                    expected: s.expected,
+                });
             }
-            b"--max-connections" => {
-                c.max_connections = number(
-                    b"--max-connections",
-                    value(b"--max-connections")?,
-                    1,
-                    MAX_CONNECTIONS,
-                    CONNS,
-                )?
-            }
-            b"--header-timeout" => {
-                c.header_timeout = number(
-                    b"--header-timeout",
-                    value(b"--header-timeout")?,
-                    1,
-                    86_400,
-                    SECS,
-                )? as u32
-            }
-            b"--idle-timeout" => {
-                c.idle_timeout = number(
-                    b"--idle-timeout",
-                    value(b"--idle-timeout")?,
-                    1,
-                    86_400,
-                    SECS,
-                )? as u32
-            }
-            b"--quiet" | b"-q" if inline.is_none() => c.log = false,
-            b"--probe" | b"healthcheck" if inline.is_none() => probe = true,
-            b"--help" | b"-h" if inline.is_none() => return Ok(Command::Help),
-            b"--version" | b"-V" if inline.is_none() => return Ok(Command::Version),
+            continue;
+        }
+        match a {
+            b"--quiet" | b"-q" => c.log = false,
+            b"--probe" | b"healthcheck" => probe = true,
+            b"--help" | b"-h" => return Ok(Command::Help),
+            b"--version" | b"-V" => return Ok(Command::Version),
             _ => {
                 return Err(Error {
                     source: b"",
@@ -204,39 +250,9 @@ pub fn parse(
     })
 }
 
-const LISTEN: &[u8] = b"ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080";
-const PORT: &[u8] = b"a port number from 0 to 65535";
-const WORKERS: &[u8] = b"a number from 1 to 64";
-const CONNS: &[u8] = b"a number from 1 to 1048576";
-const SECS: &[u8] = b"seconds, from 1 to 86400";
-
-fn bad(source: &'static [u8], value: &'static [u8], expected: &'static [u8]) -> Error {
-    Error {
-        source,
-        value,
-        expected,
-    }
-}
-
-fn number(
-    source: &'static [u8],
-    v: &'static [u8],
-    min: u64,
-    max: u64,
-    expected: &'static [u8],
-) -> Result<u64, Error> {
-    match parse_decimal(v, max) {
-        Some(n) if n >= min => Ok(n),
-        _ => Err(bad(source, v, expected)),
-    }
-}
-
-fn on_off(source: &'static [u8], v: &'static [u8]) -> Result<bool, Error> {
-    match v {
-        b"on" | b"1" | b"true" => Ok(true),
-        b"off" | b"0" | b"false" => Ok(false),
-        _ => Err(bad(source, v, b"on or off")),
-    }
+/// A decimal from 1 to `max`.
+fn number(v: &[u8], max: u64) -> Option<u64> {
+    parse_decimal(v, max).filter(|&n| n > 0)
 }
 
 #[cfg(test)]
@@ -327,6 +343,19 @@ mod test {
             parse_with(&["healthcheck"], &[]),
             Ok(Command::Probe(_))
         ));
+    }
+
+    const LISTEN: &[u8] = b"ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080";
+    const PORT: &[u8] = b"a port number from 0 to 65535";
+    const WORKERS: &[u8] = b"a number from 1 to 64";
+    const SECS: &[u8] = SECONDS;
+
+    fn bad(source: &'static [u8], value: &'static [u8], expected: &'static [u8]) -> Error {
+        Error {
+            source,
+            value,
+            expected,
+        }
     }
 
     #[test]

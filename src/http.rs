@@ -62,27 +62,27 @@ impl Status {
         (line[9] - b'0') as u16 * 100 + (line[10] - b'0') as u16 * 10 + (line[11] - b'0') as u16
     }
 
-    /// The status line, with its CRLF.
+    /// The status line ending in LF alone: the reason phrase and LF double as the plain-text
+    /// body of error responses; [`write`] sends the line with CRLF.
     fn line(self) -> &'static [u8] {
         match self {
-            Status::Ok => b"HTTP/1.1 200 OK\r\n",
-            Status::BadRequest => b"HTTP/1.1 400 Bad Request\r\n",
-            Status::NotFound => b"HTTP/1.1 404 Not Found\r\n",
-            Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\r\n",
-            Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\r\n",
-            Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\r\n",
-            Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
-            Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-            Status::InternalError => b"HTTP/1.1 500 Internal Server Error\r\n",
-            Status::Unavailable => b"HTTP/1.1 503 Service Unavailable\r\n",
-            Status::VersionNotSupported => b"HTTP/1.1 505 HTTP Version Not Supported\r\n",
+            Status::Ok => b"HTTP/1.1 200 OK\n",
+            Status::BadRequest => b"HTTP/1.1 400 Bad Request\n",
+            Status::NotFound => b"HTTP/1.1 404 Not Found\n",
+            Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\n",
+            Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\n",
+            Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\n",
+            Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\n",
+            Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\n",
+            Status::InternalError => b"HTTP/1.1 500 Internal Server Error\n",
+            Status::Unavailable => b"HTTP/1.1 503 Service Unavailable\n",
+            Status::VersionNotSupported => b"HTTP/1.1 505 HTTP Version Not Supported\n",
         }
     }
 
     /// The reason phrase followed by a newline: the plain-text body of error responses.
     fn reason_line(self) -> &'static [u8] {
-        let line = self.line();
-        &line[13..line.len() - 1]
+        &self.line()[13..]
     }
 }
 
@@ -309,8 +309,9 @@ fn write(
     body: &[u8],
     head_only: bool,
 ) -> usize {
-    out.push(x.status.line());
-    out.push(b"Server: tinyapi\r\nDate: ");
+    let line = x.status.line();
+    out.push(&line[..line.len() - 1]);
+    out.push(b"\r\nServer: tinyapi\r\nDate: ");
     out.push(ctx.date);
     out.push(b"\r\nContent-Type: ");
     out.push(content_type);
@@ -505,7 +506,8 @@ mod test {
             "{{\"status\":\"draining\",\"version\":\"{}\",\"uptime_seconds\":7,\"requests\":42,\"connections\":3}}",
             crate::VERSION
         );
-        let (out, seen) = run(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n", true);
+        let req = b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (out, seen) = run(req, true);
         let want = expect(
             "503 Service Unavailable",
             "application/json",
@@ -513,7 +515,7 @@ mod test {
             "Connection: close\r\n",
         );
         assert_eq!(out, want);
-        assert_eq!(seen, [(Status::Unavailable, false, 39)]);
+        assert_eq!(seen, [(Status::Unavailable, false, req.len())]);
     }
 
     #[test]
@@ -546,9 +548,10 @@ mod test {
 
     #[test]
     fn unknown_path_is_404_and_keeps_the_connection() {
-        let (out, seen) = run(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        let req = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+        let (out, seen) = run(req, false);
         assert_eq!(out, expect("404 Not Found", T, "Not Found\n", ""));
-        assert_eq!(seen, [(Status::NotFound, true, 32)]);
+        assert_eq!(seen, [(Status::NotFound, true, req.len())]);
         assert_eq!(
             status_of(b"GET /alwaysok/extra HTTP/1.1\r\nHost: x\r\n\r\n"),
             Status::NotFound

@@ -1,0 +1,34 @@
+//! Arbitrary bytes as the contents of one connection's read buffer: every complete request is
+//! answered in order, as the server does, and each answer is held to the contract of
+//! `http::respond` (see `check` in src/lib.rs). Each input runs twice: serving, and draining
+//! with the largest `/healthcheck` counters (the longest body there is).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tinyapi_fuzz::http::{Context, Health, HEAD_MAX};
+use tinyapi_fuzz::{max_counters, serve, small_counters, DATE, FILL};
+
+fuzz_target!(|data: &[u8]| {
+    // No more than the server's read buffer holds.
+    let data = &data[..data.len().min(HEAD_MAX)];
+    let mut firsts = Vec::new();
+    for (draining, counters) in [(false, small_counters as fn() -> Health), (true, max_counters)] {
+        let ctx = Context {
+            date: DATE,
+            draining,
+            health: &counters,
+        };
+        let t = serve(data, &ctx, |_| FILL);
+        if draining {
+            assert!(t.verdicts.len() <= 1, "draining, yet a second request was answered");
+        }
+        firsts.push(t.verdicts.first().map(|v| v.status));
+    }
+    // Draining changes only the verdict, and the status of /healthcheck.
+    assert!(
+        firsts[0] == firsts[1] || (firsts[0], firsts[1]) == (Some(200), Some(503)),
+        "first status {:?} serving, {:?} draining",
+        firsts[0],
+        firsts[1]
+    );
+});

@@ -1,0 +1,203 @@
+//! tinyapi: the tiny API service (`/`, `/alwaysok`, `/healthcheck`, `/panic`) as a static,
+//! `no_std`, heap-free Linux binary of a few kilobytes.
+//!
+//! Layout: [`http`] is the pure protocol layer (bytes in, bytes out); [`server`] is the epoll
+//! event loop; [`sys`] is the only module with `unsafe` code and libc calls; [`config`],
+//! [`addr`], [`time`], [`log`] and [`buf`] are small pure helpers; [`probe`] is the built-in
+//! health check client.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(dead_code))]
+
+pub mod addr;
+pub mod buf;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod probe;
+pub mod server;
+pub mod sys;
+pub mod time;
+
+use addr::Addr;
+use buf::Buf;
+use config::Command;
+use sys::Errno;
+
+/// The version, as reported by `--version`, the start-up line and `/healthcheck`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit the binary was built from (set by `build.rs`; `unknown` outside a git checkout).
+pub const COMMIT: &str = env!("TINYAPI_COMMIT");
+
+/// Runs the program; returns the exit status.
+pub fn start(args: sys::Args) -> i32 {
+    let command = match config::parse(&|i| args.get(i), &sys::env) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut a = [0u8; 512];
+            let mut b = Buf::new(&mut a);
+            b.push(b"tinyapi: ");
+            if e.source.is_empty() {
+                b.push(b"unknown option '");
+                b.push(e.value);
+                b.push(b"' (see tinyapi --help)");
+            } else if e.value.is_empty() {
+                b.push(e.source);
+                b.push(b" needs a value");
+            } else {
+                b.push(b"invalid value '");
+                b.push(e.value);
+                b.push(b"' for ");
+                b.push(e.source);
+                b.push(b": expected ");
+                b.push(e.expected);
+            }
+            b.byte(b'\n');
+            let _ = sys::write(sys::STDERR, b.as_bytes());
+            return 2;
+        }
+    };
+    match command {
+        Command::Help => {
+            let _ = sys::write(sys::STDOUT, config::USAGE);
+            0
+        }
+        Command::Version => {
+            say(
+                sys::STDOUT,
+                &[
+                    b"tinyapi ",
+                    VERSION.as_bytes(),
+                    b" (",
+                    COMMIT.as_bytes(),
+                    b")\n",
+                ],
+            );
+            0
+        }
+        Command::Probe(c) => probe::run(c.listen.for_local_client()),
+        Command::Serve(c) => serve(c),
+    }
+}
+
+fn serve(config: config::Config) -> i32 {
+    let signals = match sys::shutdown_signals() {
+        Ok(s) => s,
+        Err(e) => fatal(b"cannot set up signal handling", e),
+    };
+    sys::raise_fd_limit();
+    let listener = match sys::listen(&config.listen, server::LISTEN_BACKLOG) {
+        Ok(l) => l,
+        Err(e) => {
+            let mut a = [0u8; 64];
+            let mut b = Buf::new(&mut a);
+            config.listen.write(&mut b);
+            say_error(&[b"cannot listen on ", b.as_bytes()], e);
+            return 1;
+        }
+    };
+    let bound = sys::local_addr(&listener).unwrap_or(config.listen);
+    let wake = match sys::eventfd() {
+        Ok(w) => w,
+        Err(e) => fatal(b"cannot create an eventfd", e),
+    };
+    let workers = match config.workers {
+        0 => sys::usable_cpus().min(config::MAX_WORKERS),
+        n => n,
+    };
+    announce(&bound, workers);
+    if config.log {
+        sys::stdout_nonblocking();
+    }
+    server::serve(
+        server::Shared {
+            listener,
+            wake,
+            config,
+        },
+        workers,
+        signals,
+    );
+    say(sys::STDOUT, &[b"tinyapi stopped\n"]);
+    0
+}
+
+/// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`.
+fn announce(bound: &Addr, workers: usize) {
+    let mut a = [0u8; 128];
+    let mut b = Buf::new(&mut a);
+    b.push(b"tinyapi ");
+    b.push(VERSION.as_bytes());
+    b.push(b" listening on ");
+    bound.write(&mut b);
+    b.push(b" (");
+    b.num(workers as u64);
+    b.push(if workers == 1 {
+        b" worker)\n"
+    } else {
+        b" workers)\n"
+    });
+    let _ = sys::write(sys::STDOUT, b.as_bytes());
+}
+
+/// Writes the concatenation of `parts` to `fd` in one write.
+pub fn say(fd: i32, parts: &[&[u8]]) {
+    let mut a = [0u8; 512];
+    let mut b = Buf::new(&mut a);
+    for p in parts {
+        b.push(p);
+    }
+    let _ = sys::write(fd, b.as_bytes());
+}
+
+/// Prints `tinyapi: WHAT: REASON` on stderr.
+pub fn say_error(what: &[&[u8]], e: Errno) {
+    let mut a = [0u8; 512];
+    let mut b = Buf::new(&mut a);
+    b.push(b"tinyapi: ");
+    for p in what {
+        b.push(p);
+    }
+    b.push(b": ");
+    match e.describe() {
+        b"" => {
+            b.push(b"errno ");
+            b.num(e.0 as u64);
+        }
+        d => b.push(d),
+    }
+    b.byte(b'\n');
+    let _ = sys::write(sys::STDERR, b.as_bytes());
+}
+
+/// Reports a failure the server cannot run without, and exits with status 1.
+#[cold]
+pub fn fatal(what: &[u8], e: Errno) -> ! {
+    say_error(&[what], e);
+    sys::exit(1)
+}
+
+/// `/panic`: logs the fatal line on stderr and ends the process with status 1, like the
+/// original's `log.Fatal` / `os.Exit(1)`.
+#[cold]
+pub fn panic_exit(stamp: &[u8], peer: &Addr) -> ! {
+    let mut a = [0u8; 160];
+    let mut b = Buf::new(&mut a);
+    b.push(stamp);
+    b.push(b" FATAL /panic requested by ");
+    peer.write(&mut b);
+    b.push(b": exiting with status 1\n");
+    let _ = sys::write(sys::STDERR, b.as_bytes());
+    sys::exit(1)
+}
+
+#[cfg(all(not(test), target_os = "linux"))]
+#[panic_handler]
+fn on_panic(_: &core::panic::PanicInfo) -> ! {
+    // Unreachable by design (no indexing can fail, see each module's contract); should it
+    // happen, end loudly instead of limping on. The message is not formatted: that would pull
+    // core::fmt into the binary.
+    let _ = sys::write(sys::STDERR, b"tinyapi: internal error\n");
+    sys::exit(70)
+}

@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# Builds the scratch image and checks it under a real Docker daemon: size, contents, the hardened
+# run, every endpoint, HEALTHCHECK, `docker stop`, /panic and the logs.
+#
+#   tests/docker.sh            (as root, or as a member of the docker group)
+#
+# Without a reachable daemon it starts one (installing docker.io from Debian if dockerd is absent)
+# with no bridge and no iptables rules, and stops that daemon again on exit. Only loopback traffic:
+# the containers share the host network and are reached on 127.0.0.1.
+# Prints PASS/FAIL per check and ends with `docker: N passed, M failed`; exits 1 on any failure.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+readonly BINARY=target/x86_64-unknown-linux-musl/release/tinyapi
+readonly MAX_IMAGE_BYTES=40000   # the whole image, as `docker image inspect` counts it
+readonly MAX_STOP_MS=2000        # SIGTERM handled by PID 1: far below docker's 10 s SIGKILL fallback
+readonly DAEMON_WAIT_S=60        # a cold dockerd start, containerd included
+readonly READY_WAIT_S=10         # container start to first answer
+readonly HEALTHY_WAIT_S=30       # a few 1 s health intervals, with room for a slow machine
+readonly EXIT_WAIT_S=10          # /panic to container exit
+readonly CURL=(curl -sS --max-time 3)
+
+readonly INDEX_BODY=$'Index of tinyapi. These aren\'t the droids you\'re looking for\n'
+readonly ALWAYSOK_BODY='{ "status": "OK" }'
+
+id_suffix="$$-$(date +%s)"
+readonly IMAGE="tinyapi-docker-test:${id_suffix}"
+readonly NAME_PREFIX="tinyapi-docker-test-${id_suffix}"
+work=$(mktemp -d)
+daemon_pid=""
+containers=()
+built_images=()   # every image the build created, stages included (the classic builder keeps them)
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
+fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"; }
+# check NAME COMMAND...: PASS when the command succeeds.
+check() {
+    local name=$1
+    shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+note() { printf '      %s\n' "$*"; }
+
+stop_daemon() {
+    [ -n "$daemon_pid" ] || return 0
+    kill -TERM "$daemon_pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do
+        kill -0 "$daemon_pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -KILL "$daemon_pid" 2>/dev/null || true
+    fi
+    wait "$daemon_pid" 2>/dev/null || true
+    daemon_pid=""
+}
+
+cleanup() {
+    local c
+    if docker info >/dev/null 2>&1; then
+        for c in "${containers[@]}"; do
+            docker rm -f "$c" >/dev/null 2>&1 || true
+        done
+        docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
+        for c in "${built_images[@]}"; do
+            docker image rm "$c" >/dev/null 2>&1 || true
+        done
+    fi
+    stop_daemon
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools ----------------------------------------------------------------------------------------
+
+apt_updated=""
+apt_install() {
+    if [ -z "$apt_updated" ]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v curl >/dev/null || apt_install curl
+
+# The image takes whatever release build is there; run `cargo build --release` first to refresh it.
+[ -x "$BINARY" ] || cargo build --release
+
+# --- daemon ---------------------------------------------------------------------------------------
+
+# start_daemon [DOCKERD OPTION...]: starts dockerd in the background; succeeds once `docker info` works.
+start_daemon() {
+    local log="$work/dockerd.log"
+    dockerd --bridge=none --iptables=false "$@" >"$log" 2>&1 &
+    daemon_pid=$!
+    for _ in $(seq 1 $((DAEMON_WAIT_S * 2))); do
+        if docker info >/dev/null 2>&1; then
+            note "started dockerd${*:+ $*} (pid $daemon_pid, log $log)"
+            return 0
+        fi
+        kill -0 "$daemon_pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    echo "docker.sh: dockerd $* did not come up; last lines of its log:" >&2
+    tail -n 5 "$log" >&2 || true
+    stop_daemon
+    return 1
+}
+
+# A daemon can start with a storage driver that cannot mount layers here (overlay on overlay, for
+# one); running the image once with a bad option shows whether containers start at all: tinyapi
+# exits 2, while a daemon-side failure is 125 or above.
+image_runs() {
+    local rc=0
+    docker run --rm --network none "$IMAGE" --no-such-option >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 2 ]
+}
+
+build_image() {
+    # The classic builder needs neither buildx nor a registry; FROM scratch is all it fetches.
+    DOCKER_BUILDKIT=0 docker build -t "$IMAGE" . >"$work/build.log" 2>&1 || return 1
+    # Each step prints ` ---> <id>`; a step taken from the cache prints ` ---> Using cache` first,
+    # and that image belongs to an earlier build. The rest are removed on exit, newest first.
+    local line cached="" id
+    while read -r line; do
+        case "$line" in
+        "---> Using cache") cached=1 ;;
+        "---> "*)
+            id=${line#"---> "}
+            [[ "$id" =~ ^[0-9a-f]{12}$ ]] && [ -z "$cached" ] && built_images=("$id" "${built_images[@]}")
+            cached=""
+            ;;
+        esac
+    done <"$work/build.log"
+}
+
+if ! docker info >/dev/null 2>&1; then
+    if ! command -v dockerd >/dev/null; then
+        apt_install docker.io
+    fi
+    # The package may have started a daemon of its own.
+    if ! docker info >/dev/null 2>&1; then
+        start_daemon || start_daemon --storage-driver=vfs || {
+            echo "docker.sh: no Docker daemon could be started" >&2
+            exit 1
+        }
+    fi
+fi
+note "daemon $(docker version -f '{{.Server.Version}}' 2>/dev/null), storage driver $(docker info -f '{{.Driver}}' 2>/dev/null)"
+
+# --- image ----------------------------------------------------------------------------------------
+
+if build_image; then
+    pass "docker build -t $IMAGE ."
+else
+    fail "docker build -t $IMAGE ."
+    cat "$work/build.log"
+    echo "docker: $passed passed, $failed failed"
+    exit 1
+fi
+
+if ! image_runs && [ -n "$daemon_pid" ] && [ "$(docker info -f '{{.Driver}}')" != vfs ]; then
+    note "containers do not start with storage driver $(docker info -f '{{.Driver}}'); retrying with vfs"
+    stop_daemon
+    start_daemon --storage-driver=vfs && build_image || true
+fi
+check "a container starts (bad option exits 2)" image_runs
+
+image_size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
+note "image size: $image_size bytes (binary: $(stat -c %s "$BINARY") bytes)"
+check "image size $image_size <= $MAX_IMAGE_BYTES bytes" test "$image_size" -le "$MAX_IMAGE_BYTES"
+
+# Every file in every layer of `docker save`; works for both the classic and the OCI layout.
+image_files() {
+    local dir="$work/save" f
+    rm -rf "$dir" && mkdir -p "$dir"
+    docker save "$IMAGE" | tar -x -C "$dir"
+    find "$dir" -type f | while read -r f; do
+        tar -tf "$f" 2>/dev/null || true
+    done | sort
+}
+files=$(image_files)
+note "image files: $(echo "$files" | tr '\n' ' ')"
+check "the image holds /tinyapi and nothing else" test "$files" = tinyapi
+
+inspect_image() { docker image inspect -f "$1" "$IMAGE"; }
+check "USER 65534:65534" test "$(inspect_image '{{.Config.User}}')" = 65534:65534
+check "EXPOSE 8080" test "$(inspect_image '{{json .Config.ExposedPorts}}')" = '{"8080/tcp":{}}'
+check 'ENTRYPOINT ["/tinyapi"]' test "$(inspect_image '{{json .Config.Entrypoint}}')" = '["/tinyapi"]'
+check 'HEALTHCHECK CMD ["/tinyapi", "--probe"], timeout >= 3 s' test \
+    "$(inspect_image '{{json .Config.Healthcheck.Test}} {{ge .Config.Healthcheck.Timeout 3000000000}}')" \
+    = '["CMD","/tinyapi","--probe"] true'
+labels=$(inspect_image '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}
+{{end}}')
+has_labels() {
+    local l
+    for l in title=tinyapi description= source= version=0.1.0 licenses=MIT; do
+        grep -q "^org.opencontainers.image.$l" <<<"$labels" || return 1
+    done
+}
+check "OCI labels title, description, source, version, licenses" has_labels
+
+# --- containers -----------------------------------------------------------------------------------
+
+free_port() {
+    if command -v python3 >/dev/null; then
+        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+        return
+    fi
+    # No python: a random port that no socket in /proc/net/tcp{,6} is using.
+    local port hex
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        hex=$(printf ':%04X ' "$port")
+        grep -q "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$port"; return; }
+    done
+    return 1
+}
+
+# run_container NAME DOCKER-RUN-OPTION...: starts the image detached, hardened, on the host network.
+run_container() {
+    local name=$1
+    shift
+    containers+=("$name")
+    docker run -d --name "$name" --network host --read-only --cap-drop ALL \
+        --security-opt no-new-privileges "$@" "$IMAGE" >/dev/null
+}
+
+# wait_ready NAME PORT: until the container answers on 127.0.0.1:PORT, or has exited.
+wait_ready() {
+    for _ in $(seq 1 $((READY_WAIT_S * 10))); do
+        "${CURL[@]}" -o /dev/null "http://127.0.0.1:$2/alwaysok" 2>/dev/null && return 0
+        [ "$(docker inspect -f '{{.State.Running}}' "$1")" = true ] || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# body_is PORT PATH EXPECTED: GET answers 200 with exactly EXPECTED as the body.
+body_is() {
+    local code
+    code=$("${CURL[@]}" -o "$work/body" -w '%{http_code}' "http://127.0.0.1:$1$2") || return 1
+    [ "$code" = 200 ] && printf '%s' "$3" | cmp -s - "$work/body"
+}
+
+# status_is PORT PATH EXPECTED [CURL-ARG...]: the response status code.
+status_is() {
+    local url="http://127.0.0.1:$1$2" want=$3 code
+    shift 3
+    code=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$@" "$url") || return 1
+    [ "$code" = "$want" ]
+}
+
+check_endpoints() {
+    local port=$1 label=$2
+    check "$label: GET / body" body_is "$port" / "$INDEX_BODY"
+    check "$label: GET /alwaysok body" body_is "$port" /alwaysok "$ALWAYSOK_BODY"
+    check "$label: GET /healthcheck 200" status_is "$port" /healthcheck 200
+    check "$label: GET /nope 404" status_is "$port" /nope 404
+    check "$label: POST / 405" status_is "$port" / 405 -X POST
+}
+
+# process_is NAME UID: PID 1 of the container runs as UID with no capabilities and no_new_privs.
+process_is() {
+    local pid status
+    pid=$(docker inspect -f '{{.State.Pid}}' "$1")
+    status=$(cat "/proc/$pid/status") || return 1
+    grep -Eq "^Uid:\s+$2\s+$2\s" <<<"$status" &&
+        grep -Eq '^CapEff:\s+0+$' <<<"$status" &&
+        grep -Eq '^NoNewPrivs:\s+1$' <<<"$status"
+}
+
+wait_healthy() {
+    local status=""
+    for _ in $(seq 1 $((HEALTHY_WAIT_S * 2))); do
+        status=$(docker inspect -f '{{.State.Health.Status}}' "$1")
+        [ "$status" = healthy ] && return 0
+        sleep 0.5
+    done
+    note "health status after ${HEALTHY_WAIT_S}s: $status"
+    return 1
+}
+
+# logs_have NAME TEXT: stdout or stderr of the container holds TEXT.
+logs_have() {
+    docker logs "$1" >"$work/logs" 2>&1 && grep -qF -- "$2" "$work/logs"
+}
+
+# 1. The default user, PORT from the environment, HEALTHCHECK on a short interval.
+port=$(free_port)
+main="$NAME_PREFIX-main"
+check "hardened run, PORT=$port: starts" run_container "$main" -e "PORT=$port" \
+    --health-interval 1s --health-timeout 3s --health-retries 3 --health-start-period 5s
+check "hardened run: answers on 127.0.0.1:$port" wait_ready "$main" "$port"
+check "hardened run: uid 65534, no capabilities, no_new_privs" process_is "$main" 65534
+check_endpoints "$port" "hardened run"
+check "HEALTHCHECK: healthy" wait_healthy "$main"
+check "docker logs: start-up line" logs_have "$main" "listening on 0.0.0.0:$port"
+check "docker logs: access log line" logs_have "$main" '"GET /alwaysok HTTP/1.1" 200'
+
+start_ns=$(date +%s%N)
+docker stop "$main" >/dev/null || true
+stop_ms=$((($(date +%s%N) - start_ns) / 1000000))
+note "docker stop: $stop_ms ms"
+check "docker stop in $stop_ms ms < $MAX_STOP_MS ms" test "$stop_ms" -lt "$MAX_STOP_MS"
+check "docker stop: exit code 0" test "$(docker inspect -f '{{.State.ExitCode}}' "$main")" = 0
+check "docker logs: stop line" logs_have "$main" "tinyapi stopped"
+
+# 2. Another user, and the full address from TINYAPI_LISTEN (loopback only).
+port=$(free_port)
+other="$NAME_PREFIX-user"
+check "--user 12345:12345: starts" run_container "$other" -e "TINYAPI_LISTEN=127.0.0.1:$port" --user 12345:12345
+check "--user 12345:12345: answers on 127.0.0.1:$port" wait_ready "$other" "$port"
+check "--user 12345:12345: uid 12345, no capabilities, no_new_privs" process_is "$other" 12345
+check_endpoints "$port" "--user 12345:12345"
+docker stop "$other" >/dev/null || true
+
+# 3. /panic ends the process, and with it the container, with status 1.
+port=$(free_port)
+doomed="$NAME_PREFIX-panic"
+check "/panic container: starts" run_container "$doomed" -e "TINYAPI_LISTEN=127.0.0.1:$port"
+check "/panic container: answers on 127.0.0.1:$port" wait_ready "$doomed" "$port"
+"${CURL[@]}" -o /dev/null "http://127.0.0.1:$port/panic" 2>/dev/null || true
+panic_rc=$(timeout "$EXIT_WAIT_S" docker wait "$doomed" 2>/dev/null) || panic_rc="still running after ${EXIT_WAIT_S}s"
+check "/panic: container exits by itself with code 1 (got $panic_rc)" test "$panic_rc" = 1
+check "/panic: FATAL line in docker logs" logs_have "$doomed" FATAL
+
+# --- summary --------------------------------------------------------------------------------------
+
+note "image size: $image_size bytes; docker stop: $stop_ms ms"
+echo "docker: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
