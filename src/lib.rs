@@ -110,15 +110,11 @@ fn serve(config: config::Config) -> i32 {
     if config.log {
         sys::stdout_nonblocking();
     }
-    server::serve(
-        server::Shared {
-            listener,
-            wake,
-            config,
-        },
-        workers,
-        signals,
-    );
+    let shared = match server::shared(listener, wake, config, workers) {
+        Ok(s) => s,
+        Err(e) => fatal(b"cannot map shared counters", e),
+    };
+    server::serve(shared, signals);
     say(sys::STDOUT, &[b"tinyapi stopped\n"]);
     0
 }

@@ -17,7 +17,7 @@ use crate::http::{self, Context, Health, Status, HEAD_MAX, RESPONSE_MAX};
 use crate::log::AccessLog;
 use crate::sys::{self, interest, Epoll, Errno, Event, Fd, Reserved};
 use crate::time::Stamps;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Connections one worker can hold.
 const CONN_SLOTS: usize = 32 * 1024;
@@ -129,24 +129,11 @@ const NO_MEMORY: Reserved<Memory> = Reserved::new(Memory {
     log: AccessLog::EMPTY,
     events: [Event::EMPTY; EVENTS],
 });
-static MEMORY: [Reserved<Memory>; MAX_WORKERS] = [NO_MEMORY; MAX_WORKERS];
+static MEMORY: Reserved<Memory> = NO_MEMORY;
 
-/// Counters one worker writes and anyone reads, each on its own cache line.
-#[repr(align(64))]
-struct Counters {
-    requests: AtomicU64,
-    connections: AtomicU64,
-}
-
-static COUNTERS: [Counters; MAX_WORKERS] = [const {
-    Counters {
-        requests: AtomicU64::new(0),
-        connections: AtomicU64::new(0),
-    }
-}; MAX_WORKERS];
-static DRAINING: AtomicBool = AtomicBool::new(false);
-static WORKERS: AtomicUsize = AtomicUsize::new(1);
-static STARTED_MS: AtomicU64 = AtomicU64::new(0);
+/// Shared counters per worker: requests answered, then connections open, each worker's pair
+/// on its own cache line (8 × u64) so workers never write the same line.
+const COUNTER_STRIDE: usize = 8;
 
 /// Adds to a counter that only the calling worker writes: a plain load and store, no locked
 /// instruction on the hot path.
@@ -154,27 +141,12 @@ fn bump(c: &AtomicU64, by: u64) {
     c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
 }
 
-fn total(field: fn(&Counters) -> &AtomicU64) -> u64 {
-    COUNTERS[..WORKERS.load(Relaxed)]
-        .iter()
-        .map(|c| field(c).load(Relaxed))
-        .sum()
-}
-
-fn health() -> Health {
-    Health {
-        uptime_secs: (monotonic_ms() - STARTED_MS.load(Relaxed)) / 1000,
-        requests: total(|c| &c.requests),
-        connections: total(|c| &c.connections),
-    }
-}
-
 fn monotonic_ms() -> u64 {
     let t = sys::monotonic();
     t.secs * 1000 + t.nanos as u64 / 1_000_000
 }
 
-/// What every worker shares, set up by `serve` before the workers start.
+/// What every worker shares, set up by `serve` before the workers are forked.
 pub struct Shared {
     /// The listening socket, watched by every worker.
     pub listener: Fd,
@@ -182,39 +154,76 @@ pub struct Shared {
     pub wake: Fd,
     /// The configuration.
     pub config: Config,
+    /// Worker processes.
+    pub workers: usize,
+    /// Counters in memory shared by all workers (see [`COUNTER_STRIDE`]).
+    pub counters: &'static [AtomicU64],
+    /// Monotonic time of start-up, for uptime and deadlines.
+    pub started_ms: u64,
+}
+
+impl Shared {
+    /// Sum of one counter (0: requests, 1: connections) over all workers.
+    fn total(&self, field: usize) -> u64 {
+        (0..self.workers)
+            .map(|w| self.counters[w * COUNTER_STRIDE + field].load(Relaxed))
+            .sum()
+    }
+
+    fn health(&self) -> Health {
+        Health {
+            uptime_secs: (monotonic_ms() - self.started_ms) / 1000,
+            requests: self.total(0),
+            connections: self.total(1),
+        }
+    }
 }
 
 static SHARED: sys::Once<Shared> = sys::Once::new();
 
-/// Runs the server with `workers` threads (the calling thread is worker 0, which also handles
-/// `signals`); returns once every worker has drained after SIGTERM or SIGINT.
-pub fn serve(shared: Shared, workers: usize, signals: Fd) {
-    STARTED_MS.store(monotonic_ms(), Relaxed);
-    WORKERS.store(workers, Relaxed);
+/// Sets up shared state for `workers` worker processes.
+pub fn shared(listener: Fd, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
+    let counters = sys::shared_counters(MAX_WORKERS * COUNTER_STRIDE)?;
+    Ok(Shared {
+        listener,
+        wake,
+        config,
+        workers,
+        counters,
+        started_ms: monotonic_ms(),
+    })
+}
+
+/// Runs the server: forks workers 1.. as child processes and runs worker 0 in this process,
+/// which also handles `signals`. Returns once every worker has drained after SIGTERM or
+/// SIGINT. When a worker dies otherwise (`/panic` in a child), the whole server exits with
+/// status 1, as a single process would.
+pub fn serve(shared: Shared, signals: Fd) {
+    let workers = shared.workers;
     if SHARED.set(shared).is_err() {
         crate::fatal(b"server started twice", Errno(0));
     }
-    let mut threads: [Option<sys::Thread>; MAX_WORKERS] = [const { None }; MAX_WORKERS];
-    for (id, t) in threads.iter_mut().enumerate().take(workers).skip(1) {
-        match sys::spawn(worker_main, id) {
-            Ok(thread) => *t = Some(thread),
-            Err(e) => crate::fatal(b"cannot start a worker thread", e),
+    let mut children = [0; MAX_WORKERS];
+    for (id, child) in children.iter_mut().enumerate().take(workers).skip(1) {
+        match sys::fork() {
+            Ok(Some(pid)) => *child = pid,
+            Ok(None) => {
+                drop(signals);
+                Worker::new(id, None).run();
+                sys::exit(0);
+            }
+            Err(e) => crate::fatal(b"cannot start a worker process", e),
         }
     }
-    Worker::new(0, Some(signals)).run();
-    for t in threads.iter_mut() {
-        if let Some(t) = t.take() {
-            t.join();
-        }
-    }
-}
-
-fn worker_main(id: usize) {
-    Worker::new(id, None).run();
+    let mut w = Worker::new(0, Some(signals));
+    w.children = children;
+    w.run();
 }
 
 struct Worker {
     id: usize,
+    /// Worker processes still running (pids; 0 when gone). Only worker 0 has children.
+    children: [sys::Pid; MAX_WORKERS],
     epoll: Epoll,
     shared: &'static Shared,
     signals: Option<Fd>,
@@ -243,7 +252,7 @@ impl Worker {
         let Some(shared) = SHARED.get() else {
             crate::fatal(b"worker started before set-up", Errno(0))
         };
-        let Some(mem) = MEMORY[id].take() else {
+        let Some(mem) = MEMORY.take() else {
             crate::fatal(b"worker memory taken twice", Errno(0))
         };
         let epoll = match Epoll::new() {
@@ -268,6 +277,7 @@ impl Worker {
         }
         let mut w = Worker {
             id,
+            children: [0; MAX_WORKERS],
             epoll,
             shared,
             signals,
@@ -325,11 +335,18 @@ impl Worker {
                     .is_ok();
             }
             self.mem.log.flush();
-            if self.draining && (self.open == 0 || self.now_ms >= self.drain_deadline_ms) {
+            let children_left = self.children.iter().any(|&c| c != 0);
+            if self.draining
+                && (self.open == 0 && !children_left || self.now_ms >= self.drain_deadline_ms)
+            {
                 for slot in 0..self.fresh as usize {
                     self.close(slot);
                 }
                 self.mem.log.flush();
+                // Workers past the deadline are stopped; each has closed what it could.
+                for &c in self.children.iter().filter(|&&c| c != 0) {
+                    sys::kill(c);
+                }
                 return;
             }
         }
@@ -337,7 +354,7 @@ impl Worker {
 
     fn tick(&mut self) {
         self.now_ms = monotonic_ms();
-        self.now = ((self.now_ms - STARTED_MS.load(Relaxed)) / 1000) as u32;
+        self.now = ((self.now_ms - self.shared.started_ms) / 1000) as u32;
         // A vDSO read, no system call; the strings are re-rendered only when the second changes.
         self.stamps.update(sys::wall_clock().secs);
     }
@@ -367,7 +384,7 @@ impl Worker {
     }
 
     fn admit(&mut self, sock: Fd, peer: Addr) {
-        let full = total(|c| &c.connections) >= self.shared.config.max_connections;
+        let full = self.shared.total(1) >= self.shared.config.max_connections;
         let slot = if full { None } else { self.alloc_slot() };
         let Some(slot) = slot else {
             // Over the cap: a clear 503 instead of a silent reset; existing clients are unaffected.
@@ -390,22 +407,53 @@ impl Worker {
             ..Conn::FREE
         };
         self.open += 1;
-        bump(&COUNTERS[self.id].connections, 1);
+        bump(&self.shared.counters[self.id * COUNTER_STRIDE + 1], 1);
         // The request often arrives with the connection: answer it without another wait.
         self.drive(slot, interest::READ);
     }
 
     fn on_signal(&mut self) {
+        let mut stop = false;
         if let Some(s) = &self.signals {
-            while sys::take_signal(s).is_ok() {}
+            while let Ok(signo) = sys::take_signal(s) {
+                stop |= signo != sys::signal::CHILD;
+            }
         }
-        DRAINING.store(true, Relaxed);
-        sys::notify(&self.shared.wake);
+        while let Some((pid, status)) = sys::reap_child() {
+            if let Some(c) = self.children.iter_mut().find(|c| **c == pid) {
+                *c = 0;
+            }
+            if !self.draining && !stop {
+                // A worker died on its own (`/panic`, or killed): the server is not whole any
+                // more, so it ends the way a single process would.
+                self.mem.log.flush();
+                let code = [
+                    b'0' + (status / 100 % 10) as u8,
+                    b'0' + (status / 10 % 10) as u8,
+                    b'0' + (status % 10) as u8,
+                ];
+                crate::say(
+                    sys::STDERR,
+                    &[
+                        b"tinyapi: a worker exited with status ",
+                        &code,
+                        b"; stopping\n",
+                    ],
+                );
+                for &c in self.children.iter().filter(|&&c| c != 0) {
+                    sys::kill(c);
+                }
+                sys::exit(1);
+            }
+        }
+        if stop {
+            sys::notify(&self.shared.wake);
+        }
     }
 
     /// Stops accepting, closes idle connections and lets the rest finish (see `run`).
     fn begin_drain(&mut self) {
-        if self.draining || !DRAINING.load(Relaxed) {
+        if self.draining {
             return;
         }
         self.draining = true;
@@ -500,6 +548,8 @@ impl Worker {
             ..
         } = &mut *self.mem;
         let c = &mut conns[slot];
+        let shared = self.shared;
+        let health = || shared.health();
         let ctx = Context {
             date: &self.stamps.http,
             draining: self.draining,
@@ -522,7 +572,7 @@ impl Worker {
                 break;
             };
             used += x.consumed;
-            bump(&COUNTERS[self.id].requests, 1);
+            bump(&self.shared.counters[self.id * COUNTER_STRIDE], 1);
             if self.shared.config.log {
                 let t = sys::monotonic();
                 let nanos =
@@ -694,7 +744,7 @@ impl Worker {
         self.release_spill(slot);
         if was_open {
             self.open -= 1;
-            COUNTERS[self.id].connections.store(self.open, Relaxed);
+            self.shared.counters[self.id * COUNTER_STRIDE + 1].store(self.open, Relaxed);
         }
         if was_open {
             self.release_slot(slot);

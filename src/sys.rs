@@ -10,7 +10,7 @@ use crate::addr::Addr;
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void, CStr};
 use core::mem::{size_of, zeroed};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// An error number reported by the kernel.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -367,9 +367,9 @@ impl Epoll {
 // ---------------------------------------------------------------------------------------------
 // Signals and wake-ups
 
-/// Blocks SIGTERM and SIGINT in this thread (and the threads it starts) and returns a signalfd
-/// that reports them ([signalfd(2)]). SIGPIPE is blocked too (never read), so writing to a
-/// closed stdout is an `EPIPE` error, not death.
+/// Blocks SIGTERM, SIGINT and SIGCHLD (for this process and the workers it forks) and returns
+/// a signalfd that reports them ([signalfd(2)]). SIGPIPE is blocked too (never read), so
+/// writing to a closed stdout is an `EPIPE` error, not death.
 pub fn shutdown_signals() -> Result<Fd> {
     // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only read it.
     let mut set: libc::sigset_t = unsafe { zeroed() };
@@ -380,6 +380,7 @@ pub fn shutdown_signals() -> Result<Fd> {
         libc::sigdelset(&mut set, libc::SIGPIPE);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
     }
     let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
@@ -392,6 +393,12 @@ pub fn shutdown_signals() -> Result<Fd> {
         flags
     ))
     .map(|fd| Fd(fd as c_int))
+}
+
+/// Signal numbers the server handles.
+pub mod signal {
+    /// A child process ended.
+    pub const CHILD: u32 = libc::SIGCHLD as u32;
 }
 
 /// Reads one pending signal from a signalfd; returns its number.
@@ -572,7 +579,7 @@ extern "C" fn main(argc: c_int, argv: *const *const libc::c_char) -> c_int {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Threads and statically reserved memory
+// Worker processes and statically reserved memory
 
 /// Memory reserved at build time (in `.bss`: zero pages that cost nothing until touched) and
 /// handed out at most once, as an exclusive `&'static mut`.
@@ -604,40 +611,67 @@ impl<T> Reserved<T> {
     }
 }
 
-/// A running thread, to be joined.
-pub struct Thread(libc::pthread_t);
+/// A process id.
+pub type Pid = i32;
 
-static THREAD_ENTRY: AtomicUsize = AtomicUsize::new(0);
-
-extern "C" fn thread_main(arg: *mut c_void) -> *mut c_void {
-    let entry = THREAD_ENTRY.load(Ordering::Acquire);
-    // SAFETY: THREAD_ENTRY holds a `fn(usize)` stored by `spawn` before the thread started.
-    let entry: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(entry) };
-    entry(arg as usize);
-    core::ptr::null_mut()
+/// Starts a copy of this process ([clone(2)] with `SIGCHLD`, i.e. fork without musl's
+/// atfork machinery, which a single-threaded program does not need). Returns `None` in the
+/// child and the child's pid in the parent. The child asks for SIGKILL when its parent dies,
+/// so workers never outlive the server.
+pub fn fork() -> Result<Option<Pid>> {
+    let pid = syscall!(libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0))?;
+    if pid != 0 {
+        return Ok(Some(pid as Pid));
+    }
+    // SAFETY: prctl with PR_SET_PDEATHSIG reads only its integer arguments.
+    unsafe {
+        libc::syscall(
+            libc::SYS_prctl,
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL,
+            0,
+            0,
+            0,
+        )
+    };
+    Ok(None)
 }
 
-/// Starts a thread running `entry(arg)` ([pthread_create(3)]). Every thread of the process
-/// runs the same `entry`; the signal mask is inherited, so shutdown signals stay blocked.
-pub fn spawn(entry: fn(usize), arg: usize) -> Result<Thread> {
-    THREAD_ENTRY.store(entry as usize, Ordering::Release);
-    // SAFETY: pthread_t is plain data; thread_main matches the start routine signature.
-    let mut t: libc::pthread_t = unsafe { zeroed() };
-    let r =
-        unsafe { libc::pthread_create(&mut t, core::ptr::null(), thread_main, arg as *mut c_void) };
-    if r == 0 {
-        Ok(Thread(t))
-    } else {
-        Err(Errno(r))
+/// Reaps one exited child without waiting ([wait4(2)], `WNOHANG`): its pid and exit status
+/// (128 + signal number when killed).
+pub fn reap_child() -> Option<(Pid, i32)> {
+    let mut status: c_int = 0;
+    let p = &mut status as *mut c_int;
+    let none = core::ptr::null_mut::<libc::rusage>();
+    match syscall!(libc::syscall(libc::SYS_wait4, -1, p, libc::WNOHANG, none)) {
+        Ok(pid) if pid > 0 => {
+            let code = if status & 0x7f == 0 {
+                (status >> 8) & 0xff
+            } else {
+                128 + (status & 0x7f)
+            };
+            Some((pid as Pid, code))
+        }
+        _ => None,
     }
 }
 
-impl Thread {
-    /// Waits for the thread to finish ([pthread_join(3)]).
-    pub fn join(self) {
-        // SAFETY: the thread was created joinable and is joined once (self is consumed).
-        unsafe { libc::pthread_join(self.0, core::ptr::null_mut()) };
-    }
+/// Sends SIGKILL to a child ([kill(2)]).
+pub fn kill(pid: Pid) {
+    // SAFETY: kill reads only its integer arguments.
+    unsafe { libc::syscall(libc::SYS_kill, pid, libc::SIGKILL) };
+}
+
+/// Counters shared by every worker process: anonymous shared memory ([mmap(2)]), zeroed by
+/// the kernel, created before the workers are forked so all of them see the same pages.
+pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU64]> {
+    let len = n * size_of::<u64>();
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
+    let p = syscall!(libc::syscall(libc::SYS_mmap, 0, len, prot, flags, -1, 0))?;
+    // SAFETY: the mapping is len bytes, page-aligned, zeroed, never unmapped; all-zero is a
+    // valid AtomicU64 and atomics make concurrent access from the processes sound.
+    Ok(unsafe { core::slice::from_raw_parts(p as *const core::sync::atomic::AtomicU64, n) })
 }
 
 /// A value set once (before the threads that read it start) and then shared read-only.
