@@ -5,7 +5,6 @@
 //! the option or variable and the value, which `main` prints before exiting with status 2.
 
 use crate::addr::{parse_decimal, parse_port, Addr};
-use core::ffi::CStr;
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: Addr = Addr::v4([0, 0, 0, 0], 8080);
@@ -73,30 +72,19 @@ pub struct Error {
 
 /// Usage text for `--help`.
 pub const USAGE: &[u8] = b"\
-Usage: tinyapi [OPTIONS]
-       tinyapi --probe [--listen ADDR:PORT]
-
-Serves /, /alwaysok, /healthcheck and /panic over HTTP/1.1.
-
-Options (environment variable in brackets):
-  --listen ADDR:PORT       bind address [TINYAPI_LISTEN; PORT sets the port only]
-                           default 0.0.0.0:8080; IPv6 as [::]:8080; port 0 picks one
-  --workers N              worker threads, default one per usable CPU [TINYAPI_WORKERS]
-  --max-connections N      open connections before new ones get 503 [TINYAPI_MAX_CONNECTIONS]
-  --header-timeout SECS    time to send a request head, default 10 [TINYAPI_HEADER_TIMEOUT]
-  --idle-timeout SECS      keep-alive idle time, default 60 [TINYAPI_IDLE_TIMEOUT]
-  --quiet                  no access log [TINYAPI_LOG=off]
-  --probe, healthcheck     GET /healthcheck on the local server: exit 0 if 200, else 1
-  --help, --version
-
-Exit status: 0 stopped by SIGTERM/SIGINT or probe healthy, 1 cannot bind, /panic or probe
-failed, 2 bad option or environment value.
+tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
+        [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--help] [--version]
+Serves /, /alwaysok, /healthcheck and /panic. Defaults: 0.0.0.0:8080 ([::]:8080 for
+IPv6), a worker per CPU, 20000 connections, timeouts 10 and 60 s, access log on.
+Environment: TINYAPI_LISTEN, PORT, TINYAPI_WORKERS, TINYAPI_MAX_CONNECTIONS,
+TINYAPI_HEADER_TIMEOUT, TINYAPI_IDLE_TIMEOUT, TINYAPI_LOG=off.
+--probe: GET /healthcheck on the local server; exit 0 if 200, else 1.
 ";
 
 /// A setting read from an environment variable and, unless `option` is empty, an option.
 struct Setting {
     option: &'static [u8],
-    var: &'static CStr,
+    var: &'static [u8],
     /// Parses the value into the configuration; false when it is invalid.
     apply: fn(&mut Config, &'static [u8]) -> bool,
     expected: &'static [u8],
@@ -107,7 +95,7 @@ struct Setting {
 const SETTINGS: [Setting; 7] = [
     Setting {
         option: b"",
-        var: c"PORT",
+        var: b"PORT",
         apply: |c, v| {
             parse_port(v)
                 .map(|p| c.listen = c.listen.with_port(p))
@@ -117,13 +105,13 @@ const SETTINGS: [Setting; 7] = [
     },
     Setting {
         option: b"--listen",
-        var: c"TINYAPI_LISTEN",
+        var: b"TINYAPI_LISTEN",
         apply: |c, v| Addr::parse(v).map(|a| c.listen = a).is_some(),
         expected: b"ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
     },
     Setting {
         option: b"--workers",
-        var: c"TINYAPI_WORKERS",
+        var: b"TINYAPI_WORKERS",
         apply: |c, v| {
             number(v, MAX_WORKERS as u64)
                 .map(|n| c.workers = n as usize)
@@ -133,7 +121,7 @@ const SETTINGS: [Setting; 7] = [
     },
     Setting {
         option: b"--max-connections",
-        var: c"TINYAPI_MAX_CONNECTIONS",
+        var: b"TINYAPI_MAX_CONNECTIONS",
         apply: |c, v| {
             number(v, MAX_CONNECTIONS)
                 .map(|n| c.max_connections = n)
@@ -143,7 +131,7 @@ const SETTINGS: [Setting; 7] = [
     },
     Setting {
         option: b"--header-timeout",
-        var: c"TINYAPI_HEADER_TIMEOUT",
+        var: b"TINYAPI_HEADER_TIMEOUT",
         apply: |c, v| {
             number(v, MAX_TIMEOUT)
                 .map(|n| c.header_timeout = n as u32)
@@ -153,7 +141,7 @@ const SETTINGS: [Setting; 7] = [
     },
     Setting {
         option: b"--idle-timeout",
-        var: c"TINYAPI_IDLE_TIMEOUT",
+        var: b"TINYAPI_IDLE_TIMEOUT",
         apply: |c, v| {
             number(v, MAX_TIMEOUT)
                 .map(|n| c.idle_timeout = n as u32)
@@ -163,7 +151,7 @@ const SETTINGS: [Setting; 7] = [
     },
     Setting {
         option: b"",
-        var: c"TINYAPI_LOG",
+        var: b"TINYAPI_LOG",
         apply: |c, v| match v {
             b"on" | b"1" | b"true" => (c.log = true) == (),
             b"off" | b"0" | b"false" => (c.log = false) == (),
@@ -179,14 +167,14 @@ const MAX_TIMEOUT: u64 = 86_400;
 /// Reads the configuration from `arg(i)` (arguments after the program name) and `env`.
 pub fn parse(
     arg: &dyn Fn(usize) -> Option<&'static [u8]>,
-    env: &dyn Fn(&CStr) -> Option<&'static [u8]>,
+    env: &dyn Fn(&[u8]) -> Option<&'static [u8]>,
 ) -> Result<Command, Error> {
     let mut c = Config::default();
     for s in &SETTINGS {
         if let Some(v) = env(s.var).filter(|v| !v.is_empty()) {
             if !(s.apply)(&mut c, v) {
                 return Err(Error {
-                    source: s.var.to_bytes(),
+                    source: s.var,
                     value: v,
                     expected: s.expected,
                 });
@@ -263,9 +251,9 @@ mod test {
         args: &'static [&'static str],
         env: &'static [(&'static str, &'static str)],
     ) -> Result<Command, Error> {
-        parse(&|i| args.get(i).map(|s| s.as_bytes()), &|name: &CStr| {
+        parse(&|i| args.get(i).map(|s| s.as_bytes()), &|name: &[u8]| {
             env.iter()
-                .find(|(k, _)| k.as_bytes() == name.to_bytes())
+                .find(|(k, _)| k.as_bytes() == name)
                 .map(|(_, v)| v.as_bytes())
         })
     }

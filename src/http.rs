@@ -143,7 +143,7 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
     let parsed = req.parse(input);
     let mut x = Exchange {
         consumed: input.len(),
-        status: Status::BadRequest,
+        status: Status::Ok,
         body_len: 0,
         keep_alive: false,
         exit: false,
@@ -151,26 +151,55 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
         target: req.path.unwrap_or("").as_bytes(),
         minor: req.version,
     };
+    let mut json = [0u8; 160];
+    let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x)? {
+        Ok(Route::Index) => (TEXT, INDEX_BODY, x.method == b"HEAD"),
+        Ok(Route::AlwaysOk) => (JSON, ALWAYSOK_BODY, x.method == b"HEAD"),
+        Ok(Route::Healthcheck) => {
+            if ctx.draining {
+                x.status = Status::Unavailable;
+            }
+            (JSON, health_json(&mut json, ctx), x.method == b"HEAD")
+        }
+        Ok(Route::Panic) => {
+            x.status = Status::InternalError;
+            x.keep_alive = false;
+            x.exit = true;
+            (TEXT, PANIC_BODY, x.method == b"HEAD")
+        }
+        Err(status) => {
+            // Only 404 and 405 follow a well-framed request; every other error closes.
+            x.status = status;
+            x.keep_alive &= matches!(status, Status::NotFound | Status::MethodNotAllowed);
+            (TEXT, status.reason_line(), false)
+        }
+    };
+    x.body_len = write(out, ctx, &x, content_type, body, head_only);
+    Some(x)
+}
+
+/// Decides what to answer: `None` for an incomplete head, else the route or the error status.
+/// Sets how much input the request used and whether the connection may persist.
+fn judge(
+    parsed: httparse::Result<usize>,
+    req: &httparse::Request,
+    input: &[u8],
+    ctx: &Context,
+    x: &mut Exchange,
+) -> Option<Result<Route, Status>> {
     let n = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if input.len() < HEAD_MAX => return None,
-        Ok(httparse::Status::Partial) => {
-            // The buffer is full and the head has not ended.
-            let line_ended = input.contains(&b'\n');
-            let status = if line_ended {
-                Status::HeadersTooLarge
-            } else {
-                Status::UriTooLong
-            };
-            return Some(fail(x, status, ctx, out));
+        // The buffer is full and the head has not ended.
+        Ok(httparse::Status::Partial) if input.contains(&b'\n') => {
+            return Some(Err(Status::HeadersTooLarge))
         }
+        Ok(httparse::Status::Partial) => return Some(Err(Status::UriTooLong)),
         Err(httparse::Error::Version) if version_like(input) => {
-            return Some(fail(x, Status::VersionNotSupported, ctx, out));
+            return Some(Err(Status::VersionNotSupported))
         }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Some(fail(x, Status::HeadersTooLarge, ctx, out))
-        }
-        Err(_) => return Some(fail(x, Status::BadRequest, ctx, out)),
+        Err(httparse::Error::TooManyHeaders) => return Some(Err(Status::HeadersTooLarge)),
+        Err(_) => return Some(Err(Status::BadRequest)),
     };
     x.consumed = n;
     let minor = req.version.unwrap_or(1);
@@ -180,18 +209,18 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
     let (mut length, mut close, mut keep) = (Some(0), false, false);
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"host") {
+        if is(name, b"host") {
             hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"content-length") {
+        } else if is(name, b"content-length") {
             lengths += 1;
             length = parse_decimal(h.value, u64::MAX);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if is(name, b"transfer-encoding") {
             transfer_coded = true;
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if is(name, b"connection") {
             for token in h.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep |= token.eq_ignore_ascii_case(b"keep-alive");
+                close |= is(token, b"close");
+                keep |= is(token, b"keep-alive");
             }
         }
     }
@@ -208,10 +237,10 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
         || (transfer_coded && lengths > 0)
         || length.is_none()
     {
-        return Some(fail(x, Status::BadRequest, ctx, out));
+        return Some(Err(Status::BadRequest));
     }
     if transfer_coded || length != Some(0) {
-        return Some(fail(x, Status::ContentTooLarge, ctx, out));
+        return Some(Err(Status::ContentTooLarge));
     }
 
     x.keep_alive = !ctx.draining && !close && (minor == 1 || keep);
@@ -220,58 +249,12 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
         b"/alwaysok" => Route::AlwaysOk,
         b"/healthcheck" => Route::Healthcheck,
         b"/panic" => Route::Panic,
-        _ => {
-            x.status = Status::NotFound;
-            x.body_len = write(out, ctx, &x, TEXT, Status::NotFound.reason_line(), false);
-            return Some(x);
-        }
+        _ => return Some(Err(Status::NotFound)),
     };
-    let head_only = match x.method {
-        b"GET" => false,
-        b"HEAD" => true,
-        _ => {
-            x.status = Status::MethodNotAllowed;
-            x.body_len = write(
-                out,
-                ctx,
-                &x,
-                TEXT,
-                Status::MethodNotAllowed.reason_line(),
-                false,
-            );
-            return Some(x);
-        }
-    };
-
-    x.status = Status::Ok;
-    let mut json = [0u8; 160];
-    let (content_type, body) = match route {
-        Route::Index => (TEXT, INDEX_BODY),
-        Route::AlwaysOk => (JSON, ALWAYSOK_BODY),
-        Route::Healthcheck => {
-            if ctx.draining {
-                x.status = Status::Unavailable;
-            }
-            (JSON, health_json(&mut json, ctx))
-        }
-        Route::Panic => {
-            x.status = Status::InternalError;
-            x.keep_alive = false;
-            x.exit = true;
-            (TEXT, PANIC_BODY)
-        }
-    };
-    x.body_len = write(out, ctx, &x, content_type, body, head_only);
-    Some(x)
-}
-
-/// Writes the response to a request that cannot be served: the status, its reason phrase as the
-/// body, and `Connection: close`.
-fn fail<'a>(mut x: Exchange<'a>, status: Status, ctx: &Context, out: &mut Buf) -> Exchange<'a> {
-    x.status = status;
-    x.keep_alive = false;
-    x.body_len = write(out, ctx, &x, TEXT, status.reason_line(), false);
-    x
+    if x.method != b"GET" && x.method != b"HEAD" {
+        return Some(Err(Status::MethodNotAllowed));
+    }
+    Some(Ok(route))
 }
 
 /// Writes a complete `status` response that closes the connection, for answers given outside a
@@ -361,7 +344,7 @@ fn health_json<'b>(json: &'b mut [u8; 160], ctx: &Context) -> &'b [u8] {
 fn path_of(target: &[u8]) -> &[u8] {
     let mut path = target;
     for scheme in [&b"http://"[..], b"https://"] {
-        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        if target.len() >= scheme.len() && is(&target[..scheme.len()], scheme) {
             let rest = &target[scheme.len()..];
             path = match rest.iter().position(|&b| b == b'/' || b == b'?') {
                 Some(i) if rest[i] == b'/' => &rest[i..],
@@ -373,6 +356,15 @@ fn path_of(target: &[u8]) -> &[u8] {
         Some(i) => &path[..i],
         None => path,
     }
+}
+
+/// ASCII case-insensitive equality with `lower`, which is lowercase. A plain loop: core's
+/// unrolled version costs 300 bytes, and these strings are short.
+fn is(s: &[u8], lower: &[u8]) -> bool {
+    s.len() == lower.len()
+        && s.iter()
+            .zip(lower)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
 }
 
 /// True when every CR is followed by LF and every LF follows a CR.

@@ -32,7 +32,7 @@ pub const COMMIT: &str = env!("TINYAPI_COMMIT");
 
 /// Runs the program; returns the exit status.
 pub fn start(args: sys::Args) -> i32 {
-    let command = match config::parse(&|i| args.get(i), &sys::env) {
+    let command = match config::parse(&|i| args.get(i), &|name| args.env(name)) {
         Ok(c) => c,
         Err(e) => {
             let mut a = [0u8; 512];
@@ -81,6 +81,8 @@ pub fn start(args: sys::Args) -> i32 {
     }
 }
 
+// Kept out of line: inlined into `start` it grows the binary by ~260 bytes.
+#[inline(never)]
 fn serve(config: config::Config) -> i32 {
     let signals = match sys::shutdown_signals() {
         Ok(s) => s,
@@ -93,7 +95,7 @@ fn serve(config: config::Config) -> i32 {
             let mut a = [0u8; 64];
             let mut b = Buf::new(&mut a);
             config.listen.write(&mut b);
-            say_error(&[b"cannot listen on ", b.as_bytes()], e);
+            say_error(b"cannot listen on ", b.as_bytes(), e);
             return 1;
         }
     };
@@ -121,20 +123,28 @@ fn serve(config: config::Config) -> i32 {
 
 /// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`.
 fn announce(bound: &Addr, workers: usize) {
-    let mut a = [0u8; 128];
-    let mut b = Buf::new(&mut a);
-    b.push(b"tinyapi ");
-    b.push(VERSION.as_bytes());
-    b.push(b" listening on ");
-    bound.write(&mut b);
-    b.push(b" (");
-    b.num(workers as u64);
-    b.push(if workers == 1 {
+    let mut a = [0u8; 64];
+    let mut addr = Buf::new(&mut a);
+    bound.write(&mut addr);
+    let mut n = itoa::Buffer::new();
+    let plural: &[u8] = if workers == 1 {
         b" worker)\n"
     } else {
         b" workers)\n"
-    });
-    let _ = sys::write(sys::STDOUT, b.as_bytes());
+    };
+    let n = n.format(workers).as_bytes();
+    say(
+        sys::STDOUT,
+        &[
+            b"tinyapi ",
+            VERSION.as_bytes(),
+            b" listening on ",
+            addr.as_bytes(),
+            b" (",
+            n,
+            plural,
+        ],
+    );
 }
 
 /// Writes the concatenation of `parts` to `fd` in one write.
@@ -147,30 +157,28 @@ pub fn say(fd: i32, parts: &[&[u8]]) {
     let _ = sys::write(fd, b.as_bytes());
 }
 
-/// Prints `tinyapi: WHAT: REASON` on stderr.
-pub fn say_error(what: &[&[u8]], e: Errno) {
-    let mut a = [0u8; 512];
-    let mut b = Buf::new(&mut a);
-    b.push(b"tinyapi: ");
-    for p in what {
-        b.push(p);
-    }
-    b.push(b": ");
-    match e.describe() {
-        b"" => {
-            b.push(b"errno ");
-            b.num(e.0 as u64);
-        }
-        d => b.push(d),
-    }
-    b.byte(b'\n');
-    let _ = sys::write(sys::STDERR, b.as_bytes());
+/// Prints `tinyapi: WHAT DETAIL: REASON` on stderr.
+pub fn say_error(what: &[u8], detail: &[u8], e: Errno) {
+    let mut n = itoa::Buffer::new();
+    let reason = match e.describe() {
+        b"" => n.format(e.0).as_bytes(),
+        d => d,
+    };
+    let errno: &[u8] = if e.describe().is_empty() {
+        b"errno "
+    } else {
+        b""
+    };
+    say(
+        sys::STDERR,
+        &[b"tinyapi: ", what, detail, b": ", errno, reason, b"\n"],
+    );
 }
 
 /// Reports a failure the server cannot run without, and exits with status 1.
 #[cold]
 pub fn fatal(what: &[u8], e: Errno) -> ! {
-    say_error(&[what], e);
+    say_error(what, b"", e);
     sys::exit(1)
 }
 
@@ -178,13 +186,18 @@ pub fn fatal(what: &[u8], e: Errno) -> ! {
 /// original's `log.Fatal` / `os.Exit(1)`.
 #[cold]
 pub fn panic_exit(stamp: &[u8], peer: &Addr) -> ! {
-    let mut a = [0u8; 160];
+    let mut a = [0u8; 64];
     let mut b = Buf::new(&mut a);
-    b.push(stamp);
-    b.push(b" FATAL /panic requested by ");
     peer.write(&mut b);
-    b.push(b": exiting with status 1\n");
-    let _ = sys::write(sys::STDERR, b.as_bytes());
+    say(
+        sys::STDERR,
+        &[
+            stamp,
+            b" FATAL /panic requested by ",
+            b.as_bytes(),
+            b": exiting with status 1\n",
+        ],
+    );
     sys::exit(1)
 }
 

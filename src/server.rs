@@ -198,10 +198,11 @@ pub fn shared(listener: Fd, wake: Fd, config: Config, workers: usize) -> sys::Re
 /// which also handles `signals`. Returns once every worker has drained after SIGTERM or
 /// SIGINT. When a worker dies otherwise (`/panic` in a child), the whole server exits with
 /// status 1, as a single process would.
+#[inline(never)] // smaller out of line
 pub fn serve(shared: Shared, signals: Fd) {
     let workers = shared.workers;
     if SHARED.set(shared).is_err() {
-        crate::fatal(b"server started twice", Errno(0));
+        crate::fatal(b"internal error", Errno(0));
     }
     let mut children = [0; MAX_WORKERS];
     for (id, child) in children.iter_mut().enumerate().take(workers).skip(1) {
@@ -250,10 +251,10 @@ struct Worker {
 impl Worker {
     fn new(id: usize, signals: Option<Fd>) -> Worker {
         let Some(shared) = SHARED.get() else {
-            crate::fatal(b"worker started before set-up", Errno(0))
+            crate::fatal(b"internal error", Errno(0))
         };
         let Some(mem) = MEMORY.take() else {
-            crate::fatal(b"worker memory taken twice", Errno(0))
+            crate::fatal(b"internal error", Errno(0))
         };
         let epoll = match Epoll::new() {
             Ok(e) => e,

@@ -36,12 +36,9 @@ impl Errno {
             libc::EADDRINUSE => b"address already in use",
             libc::EACCES => b"permission denied",
             libc::EADDRNOTAVAIL => b"address not available on this host",
-            libc::EAFNOSUPPORT => b"address family not supported",
             libc::ECONNREFUSED => b"connection refused",
-            libc::ETIMEDOUT => b"timed out",
+            libc::ETIMEDOUT | libc::EAGAIN | libc::EINPROGRESS => b"timed out",
             libc::EMFILE => b"too many open files",
-            libc::EPERM => b"operation not permitted",
-            libc::EINVAL => b"invalid argument",
             _ => b"",
         }
     }
@@ -201,37 +198,33 @@ pub fn accept(listener: &Fd) -> Result<(Fd, Addr)> {
     Ok((fd, from_sockaddr(&sa)))
 }
 
-/// Starts a non-blocking connect ([connect(2)]); `EINPROGRESS` counts as success.
-pub fn connect(addr: &Addr) -> Result<Fd> {
-    let fd = stream_socket(addr)?;
+/// Connects a blocking socket whose connect, sends and receives each give up after
+/// `timeout_ms` ([socket(7)] `SO_SNDTIMEO`, which Linux applies to connect too, and
+/// `SO_RCVTIMEO`). For the probe, a short-lived client.
+pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
+    let family = if addr.v6 {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    let fd = Fd(syscall!(libc::syscall(libc::SYS_socket, family, kind, 0))? as c_int);
+    let tv = libc::timeval {
+        tv_sec: (timeout_ms / 1000) as _,
+        tv_usec: (timeout_ms % 1000 * 1000) as _,
+    };
+    let len = size_of::<libc::timeval>() as libc::socklen_t;
+    for opt in [libc::SO_SNDTIMEO, libc::SO_RCVTIMEO] {
+        let p = &tv as *const libc::timeval as *const c_void;
+        syscall!(libc::setsockopt(fd.0, libc::SOL_SOCKET, opt, p, len))?;
+    }
     let (sa, len) = sockaddr(addr);
-    match syscall!(libc::connect(
+    syscall!(libc::connect(
         fd.0,
         &sa as *const _ as *const libc::sockaddr,
         len
-    )) {
-        Err(Errno(libc::EINPROGRESS)) | Ok(_) => Ok(fd),
-        Err(e) => Err(e),
-    }
-}
-
-/// The pending error of a socket (`SO_ERROR`): how a non-blocking connect ended.
-pub fn socket_error(fd: &Fd) -> Result<()> {
-    let mut v: c_int = 0;
-    let mut len = size_of::<c_int>() as libc::socklen_t;
-    let p = &mut v as *mut c_int as *mut c_void;
-    syscall!(libc::getsockopt(
-        fd.0,
-        libc::SOL_SOCKET,
-        libc::SO_ERROR,
-        p,
-        &mut len
     ))?;
-    if v == 0 {
-        Ok(())
-    } else {
-        Err(Errno(v))
-    }
+    Ok(fd)
 }
 
 /// Reads into `buf` ([recv(2)]); `Ok(0)` is end of stream.
@@ -262,21 +255,6 @@ pub fn shutdown_write(fd: &Fd) {
     // SAFETY: fd is a live socket; failure only means it is already shut or reset.
     unsafe { libc::shutdown(fd.0, libc::SHUT_WR) };
 }
-
-/// Waits until `fd` is ready for `events` (`POLLIN`/`POLLOUT`) or `timeout_ms` passes ([poll(2)]).
-pub fn poll(fd: &Fd, events: i16, timeout_ms: c_int) -> Result<bool> {
-    let mut p = libc::pollfd {
-        fd: fd.0,
-        events,
-        revents: 0,
-    };
-    syscall!(libc::poll(&mut p, 1, timeout_ms)).map(|n| n > 0)
-}
-
-/// `poll` interest in readability.
-pub const POLLIN: i16 = libc::POLLIN;
-/// `poll` interest in writability.
-pub const POLLOUT: i16 = libc::POLLOUT;
 
 // ---------------------------------------------------------------------------------------------
 // epoll
@@ -371,25 +349,24 @@ impl Epoll {
 /// a signalfd that reports them ([signalfd(2)]). SIGPIPE is blocked too (never read), so
 /// writing to a closed stdout is an `EPIPE` error, not death.
 pub fn shutdown_signals() -> Result<Fd> {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset; the calls only read it.
-    let mut set: libc::sigset_t = unsafe { zeroed() };
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
-        libc::sigdelset(&mut set, libc::SIGPIPE);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
-    }
+    // The kernel's sigset is one 64-bit word, bit N-1 for signal N (rt_sigprocmask(2)).
+    let bit = |sig: c_int| 1u64 << (sig - 1);
+    let handled = bit(libc::SIGTERM) | bit(libc::SIGINT) | bit(libc::SIGCHLD);
+    let blocked = handled | bit(libc::SIGPIPE);
+    let none = core::ptr::null_mut::<u64>();
+    syscall!(libc::syscall(
+        libc::SYS_rt_sigprocmask,
+        libc::SIG_BLOCK,
+        &blocked as *const u64,
+        none,
+        8
+    ))?;
     let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
-    let size = core::mem::size_of::<libc::c_ulong>(); // the kernel's sigset, not musl's 128 bytes
     syscall!(libc::syscall(
         libc::SYS_signalfd4,
         -1,
-        &set as *const libc::sigset_t,
-        size,
+        &handled as *const u64,
+        8,
         flags
     ))
     .map(|fd| Fd(fd as c_int))
@@ -494,13 +471,16 @@ pub fn monotonic() -> Time {
 /// The number of CPUs this process may run on ([sched_getaffinity(2)]): respects
 /// `taskset` and `docker run --cpuset-cpus`.
 pub fn usable_cpus() -> usize {
-    // SAFETY: cpu_set_t is plain data filled by the kernel.
-    unsafe {
-        let mut set: libc::cpu_set_t = zeroed();
-        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return 1;
-        }
-        libc::CPU_COUNT(&set).max(1) as usize
+    let mut set = [0u64; 16]; // 1024 CPUs, the kernel's default cpumask size
+    let p = set.as_mut_ptr();
+    match syscall!(libc::syscall(
+        libc::SYS_sched_getaffinity,
+        0,
+        size_of::<[u64; 16]>(),
+        p
+    )) {
+        Ok(_) => (set.iter().map(|w| w.count_ones() as usize).sum::<usize>()).max(1),
+        Err(_) => 1,
     }
 }
 
@@ -537,11 +517,12 @@ pub fn raise_fd_limit() {
 // ---------------------------------------------------------------------------------------------
 // Program arguments and environment
 
-/// The program's command-line arguments, without the program name.
+/// The program's command-line arguments (without the program name) and environment.
 #[derive(Clone, Copy)]
 pub struct Args {
     argc: usize,
     argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
 }
 
 impl Args {
@@ -554,27 +535,41 @@ impl Args {
         // whole process.
         Some(unsafe { CStr::from_ptr(*self.argv.add(i + 1)) }.to_bytes())
     }
-}
 
-/// The value of environment variable `name`, if set ([getenv(3)]).
-pub fn env(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv returns null or a NUL-terminated string in the environment block, which
-    // this program never modifies.
-    let p = unsafe { libc::getenv(name.as_ptr()) };
-    if p.is_null() {
-        None
-    } else {
-        Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+    /// The value of environment variable `name`, if set. Read from `main`'s environment
+    /// block directly: getenv(3) would pull in three more string functions.
+    pub fn env(&self, name: &[u8]) -> Option<&'static [u8]> {
+        let mut p = self.envp;
+        loop {
+            // SAFETY: envp is a null-terminated array of NUL-terminated strings that live for
+            // the whole process and are never modified by this program.
+            let entry = unsafe { *p };
+            if entry.is_null() {
+                return None;
+            }
+            let entry = unsafe { CStr::from_ptr(entry) }.to_bytes();
+            if let Some(rest) = entry.strip_prefix(name) {
+                if let Some(value) = rest.strip_prefix(b"=") {
+                    return Some(value);
+                }
+            }
+            p = unsafe { p.add(1) };
+        }
     }
 }
 
 /// The C entry point, called by musl's start-up code with the program arguments.
 #[cfg(not(test))]
 #[no_mangle]
-extern "C" fn main(argc: c_int, argv: *const *const libc::c_char) -> c_int {
+extern "C" fn main(
+    argc: c_int,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) -> c_int {
     crate::start(Args {
         argc: argc as usize,
         argv,
+        envp,
     })
 }
 
