@@ -45,17 +45,50 @@ fn main() {
     for a in args {
         println!("cargo:rustc-link-arg-bins={a}");
     }
-    // Drop the unwind tables (.eh_frame, ~6 KiB): panic = "abort" never unwinds. Only gcc's
-    // crtbegin/crtend keep theirs, as their frame registration refers to it. The fragment is
-    // inserted into ld's default script, not a replacement for it. Binaries only: the library's
-    // unit-test harness needs unwind tables to report a failing test.
+    // The whole layout, instead of ld's default script: one read-only executable segment
+    // (code and constants), one read-write segment, and four section headers instead of
+    // thirteen (~600 bytes). Unwind tables are dropped (panic = "abort" never unwinds), except
+    // gcc's crtbegin/crtend ones, which their frame registration refers to. Binaries only:
+    // the library's unit-test harness needs unwind tables to report a failing test.
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    let script = std::path::Path::new(&out).join("discard-unwind.ld");
-    std::fs::write(
-        &script,
-        "SECTIONS { /DISCARD/ : { EXCLUDE_FILE(*crtbegin.o *crtend.o) *(.eh_frame) *(.comment) } }\n\
-         INSERT AFTER .text;\n",
-    )
-    .expect("OUT_DIR is writable");
+    let script = std::path::Path::new(&out).join("tinyapi.ld");
+    std::fs::write(&script, LAYOUT).expect("OUT_DIR is writable");
     println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
 }
+
+/// The linker script. musl's start-up needs the init/fini array bounds; `_end` marks the end
+/// of memory the program owns.
+const LAYOUT: &str = "\
+ENTRY(_start)
+SECTIONS
+{
+  . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
+  .text : {
+    KEEP (*(.init))
+    *(.text .text.*)
+    KEEP (*(.fini))
+    *(.rodata .rodata.*)
+    KEEP (*crtbegin.o(.eh_frame))
+    KEEP (*crtend.o(.eh_frame))
+  }
+  . = ALIGN(CONSTANT(MAXPAGESIZE)) + (. & (CONSTANT(MAXPAGESIZE) - 1));
+  .data : {
+    PROVIDE_HIDDEN (__init_array_start = .);
+    KEEP (*(SORT_BY_INIT_PRIORITY(.init_array.*)))
+    KEEP (*(.init_array))
+    PROVIDE_HIDDEN (__init_array_end = .);
+    PROVIDE_HIDDEN (__fini_array_start = .);
+    KEEP (*(SORT_BY_INIT_PRIORITY(.fini_array.*)))
+    KEEP (*(.fini_array))
+    PROVIDE_HIDDEN (__fini_array_end = .);
+    *(.got) *(.got.plt) *(.igot .igot.plt)
+    *(.data .data.*)
+  }
+  .bss : {
+    __bss_start = .;
+    *(.bss .bss.*) *(COMMON)
+    _end = .;
+  }
+  /DISCARD/ : { *(.eh_frame) *(.comment) *(.note .note.*) }
+}
+";

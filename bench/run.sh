@@ -10,6 +10,10 @@
 #   --warmup SECS       unmeasured load on each server before a scenario, 0 = none [BENCH_WARMUP]
 #   --connections N     wrk connections [BENCH_CONNECTIONS], default 64
 #   --depth N           requests per pipelined write [BENCH_DEPTH], default 16
+#   --priority MODE     how servers and wrk are scheduled [BENCH_PRIORITY]: rt (SCHED_RR, the
+#                       default as root: other processes on a shared machine then delay them
+#                       least; round-robin, not FIFO, so that wrk's timer thread still runs when
+#                       its event loop spins), nice (niceness -10), none (default for others)
 #   --bin PATH          benchmark this tinyapi binary instead of building one [TINYAPI_BIN]
 #   --out FILE          where the markdown report is also written; default bench/results.md
 #                       (bench/results-smoke.md with --smoke)
@@ -39,6 +43,7 @@ warmup=${BENCH_WARMUP:-}
 conns=${BENCH_CONNECTIONS:-64}
 depth=${BENCH_DEPTH:-16}
 bin=${TINYAPI_BIN:-}
+priority=${BENCH_PRIORITY:-}
 out=
 
 die() {
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
         --warmup) warmup=${2:?--warmup needs a value}; shift ;;
         --connections) conns=${2:?--connections needs a value}; shift ;;
         --depth) depth=${2:?--depth needs a value}; shift ;;
+        --priority) priority=${2:?--priority needs a value}; shift ;;
         --bin) bin=${2:?--bin needs a value}; shift ;;
         --out) out=${2:?--out needs a value}; shift ;;
         -h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
@@ -72,6 +78,16 @@ fi
 for v in duration rounds warmup conns depth; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
 done
+if [ -z "$priority" ]; then
+    priority=none
+    [ "$(id -u)" = 0 ] && priority=rt
+fi
+case $priority in
+    rt) boost=(chrt -r 1) ;;
+    nice) boost=(nice -n -10) ;;
+    none) boost=() ;;
+    *) die "--priority must be rt, nice or none, got '$priority'" ;;
+esac
 [ "$duration" -ge 1 ] && [ "$rounds" -ge 1 ] && [ "$conns" -ge 2 ] && [ "$depth" -ge 2 ] ||
     die "need duration >= 1, rounds >= 1, connections >= 2, depth >= 2"
 
@@ -132,10 +148,11 @@ memory=$work/memory.tsv
 meta=$work/meta
 failures=0
 clk_tck=$(getconf CLK_TCK)
-declare -A pid port spec
+declare -A pid port spec label
+access_note=
 hold_pid=
 
-printf 'scenario\tserver\tround\tok\trps\tp50_us\tp99_us\trequests\tcpu_ticks\tcpu_us_req\tconnect\tread\twrite\ttimeout\tstatus\trss_kb\tnote\n' >"$runs"
+printf 'scenario\tserver\tround\tok\trps\tp50_us\tp99_us\tmean_us\trequests\tcpu_ticks\tcpu_us_req\tconnect\tread\twrite\ttimeout\tstatus\trss_kb\tothers_pct\tnote\n' >"$runs"
 printf 'server\tidle_kb\trss_1000_kb\topened_1000\trss_10000_kb\topened_10000\tfailed_10000\talive_10000\tafter_kb\n' >"$memory"
 
 fail() {
@@ -176,7 +193,7 @@ start() {
             off) args+=(--quiet) ;;
             file) dest=$work/$name.log ;;
         esac
-        (raise_nofile; exec "${pin[@]}" "$bin" "${args[@]}") >"$dest" 2>"$work/$name.err" &
+        (raise_nofile; exec "${pin[@]}" "${boost[@]}" "$bin" "${args[@]}") >"$dest" 2>"$work/$name.err" &
     else
         local dir=$work/$name
         mkdir -p "$dir/logs" "$dir/tmp"
@@ -209,7 +226,7 @@ http {
     }
 }
 EOF
-        (raise_nofile; exec "${pin[@]}" "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log") \
+        (raise_nofile; exec "${pin[@]}" "${boost[@]}" "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log") \
             >"$work/$name.err" 2>&1 &
     fi
     pid[$name]=$!
@@ -259,58 +276,84 @@ ensure_up() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# One wrk run against a server, appended to runs.tsv.
-#   measure SCENARIO NAME ROUND CPU THREADS [wrk options...] [-- DEPTH]
+# wrk against a server.
 
+# wrk_cmd NAME CPU THREADS SECS [wrk options...] [-- script args...]: sets the array `cmd`.
+wrk_cmd() {
+    local name=$1 cpu=$2 threads=$3 secs=$4
+    shift 4
+    local opts=() script=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = -- ]; then
+            shift
+            script=(-- "$@")
+            break
+        fi
+        opts+=("$1")
+        shift
+    done
+    cmd=(timeout $((secs * 2 + 10)))
+    [ "$cpu" != - ] && cmd+=(taskset -c "$cpu")
+    cmd+=("${boost[@]}" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/wrk.lua"
+        "${opts[@]}" "http://127.0.0.1:${port[$name]}/alwaysok" "${script[@]}")
+}
+
+# measure SCENARIO NAME ROUND CPU THREADS [wrk options...] [-- script args...]: one measured
+# run, appended to runs.tsv.
 measure() {
     local scen=$1 name=$2 round=$3 cpu=$4 threads=$5
     shift 5
     local note="" ok=1
     ensure_up "$name" || {
-        printf '%s\t%s\t%s\t0\t\t\t\t0\t0\t\t0\t0\t0\t0\t0\t\tserver did not start\n' \
-            "$scen" "$name" "$round" >>"$runs"
+        printf '%s\t%s\t%s\t0\t\t\t\t\t0\t0\t\t0\t0\t0\t0\t0\t\t\tserver did not start\n' \
+            "$scen" "${label[$name]}" "$round" >>"$runs"
         return 0
     }
-    local pin=()
-    [ "$cpu" != - ] && pin=(taskset -c "$cpu")
-    local s0 s1 text rc=0
+    local cmd s0 s1 text rc=0
+    wrk_cmd "$name" "$cpu" "$threads" "$duration" "$@"
     s0=$("${tools[@]}" sample "${pid[$name]}")
-    text=$(timeout $((duration + 30)) "${pin[@]}" wrk -t"$threads" -c"$conns" -d"${duration}s" \
-        --latency -s "$here/wrk.lua" "$@" "http://127.0.0.1:${port[$name]}/alwaysok" 2>&1) || rc=$?
+    text=$("${cmd[@]}" 2>&1) || rc=$?
     s1=$("${tools[@]}" sample "${pid[$name]}")
     local line
     line=$(grep '^BENCH ' <<<"$text" || true)
     if [ $rc != 0 ] || [ -z "$line" ]; then
-        ok=0 note="wrk failed (status $rc): $(tr '\n' ' ' <<<"$text" | head -c 200)"
-        fail "$scen/$name round $round: $note"
+        ok=0 note="wrk failed (status $rc): $(tr -s '\n ' ' ' <<<"$text" | head -c 200)"
+        fail "$scen/${label[$name]} round $round: $note"
     fi
-    local -A w=([requests]=0 [duration_us]=1 [connect]=0 [read]=0 [write]=0 [status]=0 [timeout]=0 [p50_us]= [p99_us]=)
+    local -A w=([requests]=0 [duration_us]=1 [connect]=0 [read]=0 [write]=0 [status]=0 [timeout]=0 [p50_us]= [p99_us]= [mean_us]=)
     local kv
     for kv in ${line#BENCH }; do
         w[${kv%%=*}]=${kv#*=}
     done
-    local t0=${s0%% *} t1=${s1%% *} rss=${s1##* }
+    local t0 t1 rss busy0 busy1 all0 all1
+    read -r t0 _ busy0 all0 <<<"$s0"
+    read -r t1 rss busy1 all1 <<<"$s1"
     local ticks=$((t1 - t0))
-    local rps cpu_req
+    local rps cpu_req others=
     rps=$(awk -v n="${w[requests]}" -v d="${w[duration_us]}" 'BEGIN { printf "%.1f", n / (d / 1e6) }')
     cpu_req=$(awk -v t="$ticks" -v hz="$clk_tck" -v n="${w[requests]}" \
         'BEGIN { if (n > 0) printf "%.3f", t * 1e6 / hz / n }')
+    # CPU 0 time not spent in the server while it was pinned there: other load on the machine.
+    if [ "$cpu" != - ] && [ $((all1 - all0)) -gt 0 ]; then
+        others=$(awk -v b=$((busy1 - busy0)) -v s="$ticks" -v a=$((all1 - all0)) \
+            'BEGIN { x = (b - s) * 100 / a; printf "%.0f", x < 0 ? 0 : x }')
+    fi
     if ! kill -0 "${pid[$name]}" 2>/dev/null; then
         ok=0 note="server exited during the run"
     fi
     local errs=$((w[connect] + w[read] + w[write] + w[timeout] + w[status]))
     if [ "${spec[$name]%% *}" = tinyapi ] && [ $errs -gt 0 ]; then
-        fail "$scen/$name round $round: wrk errors connect ${w[connect]} read ${w[read]} write ${w[write]} timeout ${w[timeout]} non-2xx ${w[status]}"
+        fail "$scen/${label[$name]} round $round: wrk errors connect ${w[connect]} read ${w[read]} write ${w[write]} timeout ${w[timeout]} non-2xx ${w[status]}"
     fi
     if [ "$ok" = 1 ] && [ "${w[requests]}" = 0 ]; then
         ok=0 note="no request completed"
-        fail "$scen/$name round $round: $note"
+        fail "$scen/${label[$name]} round $round: $note"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$scen" "$name" "$round" "$ok" "$rps" "${w[p50_us]}" "${w[p99_us]}" "${w[requests]}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$scen" "${label[$name]}" "$round" "$ok" "$rps" "${w[p50_us]}" "${w[p99_us]}" "${w[mean_us]}" "${w[requests]}" \
         "$ticks" "$cpu_req" "${w[connect]}" "${w[read]}" "${w[write]}" "${w[timeout]}" \
-        "${w[status]}" "$rss" "$note" >>"$runs"
-    log "$scen round $round $name: $(printf '%.0f' "$rps") req/s, p50 ${w[p50_us]} µs, p99 ${w[p99_us]} µs, ${cpu_req:-?} CPU µs/req, errors $errs"
+        "${w[status]}" "$rss" "$others" "$note" >>"$runs"
+    log "$scen round $round ${label[$name]}: $(printf '%.0f' "$rps") req/s, p50 ${w[p50_us]} µs, p99 ${w[p99_us]} µs, ${cpu_req:-?} CPU µs/req, errors $errs${others:+, others on CPU 0 $others%}"
 }
 
 warm() {
@@ -318,10 +361,9 @@ warm() {
     shift 3
     [ "$warmup" -gt 0 ] || return 0
     ensure_up "$name" || return 0
-    local pin=()
-    [ "$cpu" != - ] && pin=(taskset -c "$cpu")
-    timeout $((warmup + 30)) "${pin[@]}" wrk -t"$threads" -c"$conns" -d"${warmup}s" "$@" \
-        "http://127.0.0.1:${port[$name]}/alwaysok" >/dev/null 2>&1 || true
+    local cmd
+    wrk_cmd "$name" "$cpu" "$threads" "$warmup" "$@"
+    "${cmd[@]}" >/dev/null 2>&1 || true
 }
 
 # scenario SCEN CPU THREADS "SERVER..." [wrk options...]: warm up each server, then ROUNDS
@@ -358,7 +400,7 @@ hold() {
         sleep 0.5
         local s
         s=$("${tools[@]}" sample "${pid[$name]}")
-        held_rss=${s##* }
+        read -r _ held_rss _ <<<"$s"
         echo check >&"$wfd"
         if read -r -t 60 -u "$rfd" line; then
             held_alive=${line#alive }
@@ -379,6 +421,9 @@ hold() {
         log "$name: $held_failed of $n connections could not be opened"
         [ "${spec[$name]%% *}" = tinyapi ] && fail "$name: $held_failed of $n held connections failed"
     fi
+    if [ "${spec[$name]%% *}" = tinyapi ] && [ "$held_alive" != "$held_opened" ]; then
+        fail "$name closed $((held_opened - held_alive)) of $held_opened idle connections within seconds"
+    fi
     log "$name holding $held_opened connections ($held_alive still open): RSS $held_rss kB"
 }
 
@@ -387,20 +432,37 @@ memory_of() {
     start "$name" || return 0
     sleep 0.2
     s=$("${tools[@]}" sample "${pid[$name]}")
-    idle=${s##* }
+    read -r _ idle _ <<<"$s"
     hold "$name" 1000
     r1000=$held_rss o1000=$held_opened
     hold "$name" 10000
     sleep 1
     s=$("${tools[@]}" sample "${pid[$name]}")
-    after=${s##* }
+    read -r _ after _ <<<"$s"
     if ! kill -0 "${pid[$name]}" 2>/dev/null; then
         fail "$name exited during the memory test"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${spec[$name]%% *}" "$idle" "$r1000" "$o1000" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${label[$name]}" "$idle" "$r1000" "$o1000" \
         "$held_rss" "$held_opened" "$held_failed" "$held_alive" "$after" >>"$memory"
     log "$name: RSS idle $idle kB, 1,000 conns $r1000 kB, 10,000 conns $held_rss kB, after $after kB"
     stop "$name"
+}
+
+# The access log written to a file holds one line per request served: compares the server's
+# own request count (/healthcheck) with the lines, after a clean stop has flushed them.
+log_check() {
+    local name=$1 health served lines bytes
+    [ -n "${pid[$name]:-}" ] || return 0
+    health=$("${tools[@]}" get "${port[$name]}" /healthcheck 2>/dev/null || true)
+    served=$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' <<<"$health")
+    stop "$name"
+    lines=$(grep -c ' "GET /' "$work/$name.log" || true)
+    bytes=$(stat -c %s "$work/$name.log")
+    access_note="Access log to a file: $lines request lines ($((bytes / (lines > 0 ? lines : 1))) bytes each) for ${served:-?} requests counted by /healthcheck."
+    log "$access_note"
+    if [ -z "$served" ] || [ "$lines" -lt "$served" ]; then
+        fail "$name: the access log has $lines request lines but the server counted ${served:-?} requests"
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -419,31 +481,61 @@ cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "conns=$conns"
     echo "depth=$depth"
     echo "tick_us=$((1000000 / clk_tck))"
+    echo "priority=$priority"
+    echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$meta"
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs: server and wrk share one"
 
 raise_nofile
 log "$mode run: ${duration}s per run, $rounds round(s), $conns connections; binary $bin"
 
-# Pinned: the server on CPU 0, wrk on CPU 1.
-spec[tinyapi]="tinyapi 0 1 off"
-spec[nginx]="nginx 0 1"
-spec["tinyapi log off"]="tinyapi 0 1 off"
-spec["tinyapi log → /dev/null"]="tinyapi 0 1 null"
-spec["tinyapi log → file"]="tinyapi 0 1 file"
-spec["tinyapi --workers 1"]="tinyapi - 1 off"
-spec["tinyapi --workers 2"]="tinyapi - 2 off"
-spec["nginx worker_processes 2"]="nginx - 2"
+# Pinned: the server on CPU 0, wrk on CPU 1 (one thread). Keys name servers in this script;
+# labels name them in the report.
+add() { spec[$1]=$2; label[$1]=$3; }
+add ti "tinyapi 0 1 off" "tinyapi"
+add ng "nginx 0 1" "nginx"
+add ti_null "tinyapi 0 1 null" "tinyapi log → /dev/null"
+add ti_file "tinyapi 0 1 file" "tinyapi log → file"
+add ti_w1 "tinyapi - 1 off" "tinyapi --workers 1"
+add ti_w2 "tinyapi - 2 off" "tinyapi --workers 2"
+add ng_w2 "nginx - 2" "nginx worker_processes 2"
 
-start tinyapi || true
-start nginx || true
-scenario ka 1 1 "tinyapi nginx"
-scenario close 1 1 "tinyapi nginx" -H "Connection: close"
-scenario pipe 1 1 "tinyapi nginx" -- "$depth"
-stop tinyapi
-stop nginx
+start ti || true
+start ng || true
+scenario ka 1 1 "ti ng"
+scenario close 1 1 "ti ng" -H "Connection: close"
+scenario pipe 1 1 "ti ng" -- "$depth"
+stop ng
 
-log_names=("tinyapi log off" "tinyapi log → /dev/null" "tinyapi log → file")
-for name in "${log_names[@]}"; do start "$name" || true; done
-scenario log 1 1 "$(printf '%s\n' "${log_names[@]}" | tr ' ' '\001' | tr '\n' ' ')"
-for name in "${log_names[@]}"; do stop "$name"; done
+# The access log: off (the same server as above), to /dev/null, to a file.
+label[ti]="tinyapi log off"
+start ti_null || true
+start ti_file || true
+scenario log 1 1 "ti ti_null ti_file"
+log_check ti_file
+stop ti
+stop ti_null
+stop ti_file
+label[ti]="tinyapi"
+
+# Both CPUs shared: no pinning, wrk with two threads.
+start ti_w1 || true
+start ti_w2 || true
+start ng_w2 || true
+scenario mc - 2 "ti_w1 ti_w2 ng_w2"
+stop ti_w1
+stop ti_w2
+stop ng_w2
+
+# Memory, on freshly started pinned servers.
+memory_of ti
+memory_of ng
+
+echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$meta"
+"${tools[@]}" report "$runs" "$memory" "$meta" "$out"
+[ -n "$access_note" ] && printf '\n%s\n' "$access_note" | tee -a "$out"
+if [ $failures -gt 0 ]; then
+    log "$failures failure(s); see the lines marked FAIL above"
+    exit 1
+fi
+exit 0

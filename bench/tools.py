@@ -3,8 +3,10 @@
 
   tools.py freeport                      print a free TCP port on 127.0.0.1
   tools.py wait PORT SECS                wait until GET /alwaysok answers 200 (exit 1 on timeout)
-  tools.py sample PID...                 print "TICKS RSS_KB": utime+stime (clock ticks) and VmRSS
-                                         summed over each PID and its child processes
+  tools.py get PORT PATH                 print the body of GET PATH (one connection, Connection: close)
+  tools.py sample PID...                 print "TICKS RSS_KB BUSY0 ALL0": utime+stime (clock ticks)
+                                         and VmRSS summed over each PID and its child processes,
+                                         then CPU 0's busy and total ticks from /proc/stat
   tools.py hold PORT N SECS              open N keep-alive connections, one GET /alwaysok on
                                          each, hold them; see hold() for the stdin protocol
   tools.py report RUNS MEMORY META OUT   print the markdown report and write it to OUT
@@ -39,6 +41,19 @@ def wait(port, secs):
             pass
         time.sleep(0.05)
     return 1
+
+
+def get(port, path):
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    sys.stdout.write(data.partition(b"\r\n\r\n")[2].decode(errors="replace") + "\n")
+    return 0
 
 
 def children(pids):
@@ -76,7 +91,14 @@ def sample(pids):
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 rss += int(line.split()[1])
-    print(ticks, rss)
+    busy = total = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu0 "):
+                v = [int(x) for x in line.split()[1:]]
+                total = sum(v[:8])
+                busy = total - v[3] - v[4]  # less idle and iowait
+    print(ticks, rss, busy, total)
 
 
 def read_response(s):
@@ -102,19 +124,25 @@ def read_response(s):
 
 
 def alive(socks):
-    """Counts sockets the server has not closed (no EOF, no error pending)."""
-    n = 0
+    """Counts sockets the server has not closed (no end of stream, no error pending)."""
+    poller = select.poll()
+    by_fd = {}
     for s in socks:
+        poller.register(s, select.POLLIN | select.POLLRDHUP)
+        by_fd[s.fileno()] = s
+    gone = 0
+    for fd, ev in poller.poll(0):
+        if ev & (select.POLLERR | select.POLLHUP | select.POLLRDHUP):
+            gone += 1
+            continue
         try:
-            if not select.select([s], [], [], 0)[0]:
-                n += 1
-            elif s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"":
-                n += 1  # unexpected bytes, but still open
+            if by_fd[fd].recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                gone += 1
         except (BlockingIOError, InterruptedError):
-            n += 1
-        except OSError:
             pass
-    return n
+        except OSError:
+            gone += 1
+    return len(socks) - gone
 
 
 def hold(port, n, secs):
@@ -183,6 +211,12 @@ SCENARIOS = [
     ("mc", "multi-core, unpinned, keep-alive, {conns} conns"),
 ]
 
+PRIORITY = {
+    "rt": "SCHED_RR (chrt -r 1)",
+    "nice": "niceness -10",
+    "none": "default",
+}
+
 ERRORS = ("connect", "read", "write", "timeout", "status")
 
 
@@ -248,6 +282,7 @@ def summary(runs):
         "p50": median(num(r["p50_us"]) for r in ok),
         "p99": median(num(r["p99_us"]) for r in ok),
         "cpu": median(num(r["cpu_us_req"]) for r in ok),
+        "mean": median(num(r.get("mean_us")) for r in ok),
         "errors": errs,
         "runs": len(runs),
         "failed": len(runs) - len(ok),
@@ -315,14 +350,32 @@ def report(runs_path, memory_path, meta_path, out_path):
         f"alternating round(s), medians shown. Pinned runs: server on CPU 0, wrk (1 thread) on CPU 1. "
         f"CPU µs/req = server utime+stime (/proc/PID/stat; nginx master + workers) ÷ requests "
         f"completed; resolution {meta.get('tick_us', '?')} µs of CPU per run. p50/p99 from wrk "
-        f"(pipelined: per batch of {fill['depth']}).")
+        f"(pipelined: per batch of {fill['depth']}). Scheduling of servers and wrk: "
+        f"{PRIORITY.get(meta.get('priority'), meta.get('priority', '?'))}.")
+    others = [num(r.get("others_pct")) for r in rows if num(r.get("others_pct")) is not None]
+    load = f"Load average {meta.get('load', '?')} at the start, {meta.get('load_end', '?')} at the end"
+    if others:
+        load += (f"; CPU 0 time taken by other processes during pinned runs: median "
+                 f"{statistics.median(others):.0f}%, max {max(others):.0f}%")
+    out("")
+    out(load + ".")
     out("")
     out("| scenario | server | req/s | p50 | p99 | CPU µs/req | errors |")
     out("|---|---|---:|---:|---:|---:|---|")
+    pipe_means = []
     for (scen, server), v in s.items():
-        out(f"| {labels.get(scen, scen)} | {server} | {fmt_rate(v['rps'])} | {fmt_us(v['p50'])} | "
-            f"{fmt_us(v['p99'])} | {fmt_cpu(v['cpu'])} | {errors_text(v)} |")
+        p50, p99 = fmt_us(v["p50"]), fmt_us(v["p99"])
+        if scen == "pipe":
+            p50 = p99 = "n/a"
+            pipe_means.append(f"{server} {fmt_us(v['mean'])}")
+        out(f"| {labels.get(scen, scen)} | {server} | {fmt_rate(v['rps'])} | {p50} | "
+            f"{p99} | {fmt_cpu(v['cpu'])} | {errors_text(v)} |")
     out("")
+    if pipe_means:
+        out(f"Pipelined latency: wrk records one sample per batch of {fill['depth']} but corrects "
+            f"for coordinated omission with the per-request rate, which breaks its percentiles "
+            f"(p99 comes out as 0). Mean per batch instead: {', '.join(pipe_means)}.")
+        out("")
 
     def get(scen, server):
         return s.get((scen, server), {"rps": None, "cpu": None})
@@ -416,15 +469,17 @@ def report(runs_path, memory_path, meta_path, out_path):
 
     out("<details><summary>All runs</summary>")
     out("")
-    out("| scenario | server | round | req/s | p50 | p99 | CPU µs/req | requests | RSS after | errors |")
-    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    out("| scenario | server | round | req/s | p50 | p99 | CPU µs/req | requests | RSS after | others on CPU 0 | errors |")
+    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         errs = ", ".join(f"{k} {r[k]}" for k in ERRORS if r.get(k) not in ("0", "", None)) or "0"
         if r["ok"] != "1":
             errs += f"; FAILED: {r.get('note', '')}"
         out(f"| {r['scenario']} | {r['server']} | {r['round']} | {fmt_rate(num(r['rps']))} | "
-            f"{fmt_us(num(r['p50_us']))} | {fmt_us(num(r['p99_us']))} | "
-            f"{fmt_cpu(num(r['cpu_us_req']))} | {r['requests']} | {fmt_kb(num(r['rss_kb']))} | {errs} |")
+            f"{fmt_us(num(r['p50_us'])) if r['scenario'] != 'pipe' else 'n/a'} | "
+            f"{fmt_us(num(r['p99_us'])) if r['scenario'] != 'pipe' else 'n/a'} | "
+            f"{fmt_cpu(num(r['cpu_us_req']))} | {r['requests']} | {fmt_kb(num(r['rss_kb']))} | "
+            f"{(r.get('others_pct') or '-') + ('%' if r.get('others_pct') else '')} | {errs} |")
     out("")
     out("</details>")
     text = "\n".join(lines) + "\n"
@@ -444,6 +499,8 @@ def main(argv):
         return 0
     if cmd == "wait":
         return wait(*args)
+    if cmd == "get":
+        return get(*args)
     if cmd == "sample":
         sample(args)
         return 0

@@ -128,49 +128,51 @@ fn parse_v4(s: &[u8]) -> Option<[u8; 4]> {
 }
 
 fn parse_v6(s: &[u8]) -> Option<[u8; 16]> {
-    // Up to 8 groups, at most one "::" standing for the zero groups it replaces.
-    let mut head = [0u16; 8];
-    let mut tail = [0u16; 8];
-    let (mut nh, mut nt) = (0, 0);
-    let (before, after) = match s.windows(2).position(|w| w == b"::") {
-        Some(i) => (&s[..i], Some(&s[i + 2..])),
-        None => (s, None),
-    };
-    let groups = |part: &[u8], out: &mut [u16; 8], n: &mut usize| -> Option<()> {
-        if part.is_empty() {
-            return Some(());
+    // Up to 8 groups of 1-4 hex digits; one "::" stands for the zero groups it replaces.
+    let mut g = [0u16; 8];
+    let (mut n, mut gap) = (0, None);
+    let mut rest = s;
+    if let Some(r) = rest.strip_prefix(b"::") {
+        gap = Some(0);
+        rest = r;
+    }
+    while !rest.is_empty() {
+        let len = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        if len == 0 || len > 4 || n == 8 {
+            return None;
         }
-        for g in part.split(|&b| b == b':') {
-            if g.is_empty() || g.len() > 4 || *n == 8 {
+        g[n] = rest[..len].iter().fold(0, |v, &b| {
+            v << 4 | (b as char).to_digit(16).unwrap_or(0) as u16
+        });
+        n += 1;
+        rest = &rest[len..];
+        if let Some(r) = rest.strip_prefix(b"::") {
+            if gap.is_some() {
                 return None;
             }
-            let mut v = 0u16;
-            for &b in g {
-                v = v << 4 | (b as char).to_digit(16)? as u16;
-            }
-            out[*n] = v;
-            *n += 1;
-        }
-        Some(())
-    };
-    groups(before, &mut head, &mut nh)?;
-    match after {
-        Some(a) => {
-            groups(a, &mut tail, &mut nt)?;
-            if nh + nt > 7 {
+            gap = Some(n);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix(b":") {
+            if r.is_empty() {
                 return None;
             }
+            rest = r;
         }
-        None if nh != 8 => return None,
-        None => {}
+    }
+    match gap {
+        Some(at) if n < 8 => {
+            // Move the groups after the gap to the end; the gap becomes zeros.
+            for i in (at..n).rev() {
+                g[i + 8 - n] = g[i];
+                g[i] = 0;
+            }
+        }
+        None if n == 8 => {}
+        _ => return None,
     }
     let mut ip = [0u8; 16];
-    let mut put = |i: usize, v: u16| ip[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
-    for i in 0..nh {
-        put(i, head[i]);
-    }
-    for i in 0..nt {
-        put(8 - nt + i, tail[i]);
+    for (pair, v) in ip.chunks_exact_mut(2).zip(g) {
+        pair.copy_from_slice(&v.to_be_bytes());
     }
     Some(ip)
 }

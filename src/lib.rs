@@ -160,14 +160,9 @@ pub fn say(fd: i32, parts: &[&[u8]]) {
 /// Prints `tinyapi: WHAT DETAIL: REASON` on stderr.
 pub fn say_error(what: &[u8], detail: &[u8], e: Errno) {
     let mut n = itoa::Buffer::new();
-    let reason = match e.describe() {
-        b"" => n.format(e.0).as_bytes(),
-        d => d,
-    };
-    let errno: &[u8] = if e.describe().is_empty() {
-        b"errno "
-    } else {
-        b""
+    let (errno, reason): (&[u8], &[u8]) = match e.describe() {
+        b"" => (b"errno ", n.format(e.0).as_bytes()),
+        d => (b"", d),
     };
     say(
         sys::STDERR,

@@ -10,39 +10,24 @@ use crate::sys;
 /// Time allowed for each step: connecting, sending, and reading the status line.
 pub const PROBE_TIMEOUT_MS: u64 = 2000;
 
-const REQUEST: &[u8] = b"GET /healthcheck HTTP/1.1\r\nHost: localhost\r\nUser-Agent: tinyapi-probe\r\nConnection: close\r\n\r\n";
+const REQUEST: &[u8] = b"GET /healthcheck HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
 /// Probes the server at `addr`; returns the exit status.
 pub fn run(addr: Addr) -> i32 {
-    let mut a = [0u8; 64];
-    let mut target = Buf::new(&mut a);
-    addr.write(&mut target);
-    let target = target.as_bytes();
     match check(&addr) {
-        Ok(()) => {
-            crate::say(sys::STDOUT, &[b"tinyapi probe: ", target, b" healthy\n"]);
-            0
-        }
-        Err(None) => {
-            crate::say(
-                sys::STDERR,
-                &[
-                    b"tinyapi probe: ",
-                    target,
-                    b" answered a status other than 200\n",
-                ],
-            );
-            1
-        }
-        Err(Some(e)) => {
-            crate::say_error(b"probe: ", target, e);
+        Ok(()) => 0,
+        Err(e) => {
+            let mut a = [0u8; 64];
+            let mut target = Buf::new(&mut a);
+            addr.write(&mut target);
+            crate::say_error(b"probe: ", target.as_bytes(), e);
             1
         }
     }
 }
 
-/// Sends the request and reads the status line. `Err(None)`: the server answered, not 200.
-fn check(addr: &Addr) -> Result<(), Option<sys::Errno>> {
+/// Sends the request and reads the status line.
+fn check(addr: &Addr) -> Result<(), sys::Errno> {
     // A blocking socket whose every call (connect included) gives up after the timeout.
     let sock = sys::connect_with_timeout(addr, PROBE_TIMEOUT_MS)?;
     let mut sent = 0;
@@ -53,13 +38,13 @@ fn check(addr: &Addr) -> Result<(), Option<sys::Errno>> {
     let mut got = 0;
     while got < status.len() {
         match sys::recv(&sock, &mut status[got..])? {
-            0 => return Err(None),
+            0 => break,
             n => got += n,
         }
     }
     if &status == b"HTTP/1.1 200 " {
         Ok(())
     } else {
-        Err(None)
+        Err(sys::Errno::NOT_OK)
     }
 }

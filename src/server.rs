@@ -420,24 +420,26 @@ impl Worker {
                 stop |= signo != sys::signal::CHILD;
             }
         }
+        if stop {
+            // Drain here first, so that workers ending because of the wake-up are expected.
+            sys::notify(&self.shared.wake);
+            self.begin_drain();
+        }
         while let Some((pid, status)) = sys::reap_child() {
             if let Some(c) = self.children.iter_mut().find(|c| **c == pid) {
                 *c = 0;
             }
-            if !self.draining && !stop {
+            if !self.draining {
                 // A worker died on its own (`/panic`, or killed): the server is not whole any
                 // more, so it ends the way a single process would.
                 self.mem.log.flush();
-                let code = [
-                    b'0' + (status / 100 % 10) as u8,
-                    b'0' + (status / 10 % 10) as u8,
-                    b'0' + (status % 10) as u8,
-                ];
+                let mut n = itoa::Buffer::new();
+                let code = n.format(status).as_bytes();
                 crate::say(
                     sys::STDERR,
                     &[
                         b"tinyapi: a worker exited with status ",
-                        &code,
+                        code,
                         b"; stopping\n",
                     ],
                 );
@@ -446,9 +448,6 @@ impl Worker {
                 }
                 sys::exit(1);
             }
-        }
-        if stop {
-            sys::notify(&self.shared.wake);
         }
     }
 

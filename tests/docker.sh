@@ -43,6 +43,13 @@ check() {
     if "$@"; then pass "$name"; else fail "$name"; fi
 }
 note() { printf '      %s\n' "$*"; }
+summary() { echo "docker: $passed passed, $failed failed"; }
+# give_up CHECK: records CHECK as failed and ends the run, which cannot go on without it.
+give_up() {
+    fail "$1"
+    summary
+    exit 1
+}
 
 stop_daemon() {
     [ -n "$daemon_pid" ] || return 0
@@ -117,13 +124,13 @@ start_daemon() {
 # exits 2, while a daemon-side failure is 125 or above.
 image_runs() {
     local rc=0
-    docker run --rm --network none "$IMAGE" --no-such-option >/dev/null 2>&1 || rc=$?
+    timeout 30 docker run --rm --network none "$IMAGE" --no-such-option >/dev/null 2>&1 || rc=$?
     [ "$rc" -eq 2 ]
 }
 
 build_image() {
     # The classic builder needs neither buildx nor a registry; FROM scratch is all it fetches.
-    DOCKER_BUILDKIT=0 docker build -t "$IMAGE" . >"$work/build.log" 2>&1 || return 1
+    DOCKER_BUILDKIT=0 timeout 120 docker build -t "$IMAGE" . >"$work/build.log" 2>&1 || return 1
     # Each step prints ` ---> <id>`; a step taken from the cache prints ` ---> Using cache` first,
     # and that image belongs to an earlier build. The rest are removed on exit, newest first.
     local line cached="" id
@@ -145,29 +152,28 @@ if ! docker info >/dev/null 2>&1; then
     fi
     # The package may have started a daemon of its own.
     if ! docker info >/dev/null 2>&1; then
-        start_daemon || start_daemon --storage-driver=vfs || {
-            echo "docker.sh: no Docker daemon could be started" >&2
-            exit 1
-        }
+        start_daemon || start_daemon --storage-driver=vfs || give_up "a Docker daemon starts"
     fi
 fi
 note "daemon $(docker version -f '{{.Server.Version}}' 2>/dev/null), storage driver $(docker info -f '{{.Driver}}' 2>/dev/null)"
 
 # --- image ----------------------------------------------------------------------------------------
 
-if build_image; then
-    pass "docker build -t $IMAGE ."
-else
-    fail "docker build -t $IMAGE ."
-    cat "$work/build.log"
-    echo "docker: $passed passed, $failed failed"
-    exit 1
-fi
+build_or_give_up() {
+    if build_image; then
+        pass "docker build -t $IMAGE ."
+    else
+        cat "$work/build.log"
+        give_up "docker build -t $IMAGE ."
+    fi
+}
+build_or_give_up
 
 if ! image_runs && [ -n "$daemon_pid" ] && [ "$(docker info -f '{{.Driver}}')" != vfs ]; then
     note "containers do not start with storage driver $(docker info -f '{{.Driver}}'); retrying with vfs"
     stop_daemon
-    start_daemon --storage-driver=vfs && build_image || true
+    start_daemon --storage-driver=vfs || give_up "a Docker daemon starts with --storage-driver=vfs"
+    build_or_give_up
 fi
 check "a container starts (bad option exits 2)" image_runs
 
@@ -179,7 +185,7 @@ check "image size $image_size <= $MAX_IMAGE_BYTES bytes" test "$image_size" -le 
 image_files() {
     local dir="$work/save" f
     rm -rf "$dir" && mkdir -p "$dir"
-    docker save "$IMAGE" | tar -x -C "$dir"
+    timeout 60 docker save "$IMAGE" | tar -x -C "$dir"
     find "$dir" -type f | while read -r f; do
         tar -tf "$f" 2>/dev/null || true
     done | sort
@@ -195,6 +201,7 @@ check 'ENTRYPOINT ["/tinyapi"]' test "$(inspect_image '{{json .Config.Entrypoint
 check 'HEALTHCHECK CMD ["/tinyapi", "--probe"], timeout >= 3 s' test \
     "$(inspect_image '{{json .Config.Healthcheck.Test}} {{ge .Config.Healthcheck.Timeout 3000000000}}')" \
     = '["CMD","/tinyapi","--probe"] true'
+# shellcheck disable=SC2016 # a Go template, not shell
 labels=$(inspect_image '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}
 {{end}}')
 has_labels() {
@@ -227,7 +234,7 @@ run_container() {
     local name=$1
     shift
     containers+=("$name")
-    docker run -d --name "$name" --network host --read-only --cap-drop ALL \
+    timeout 30 docker run -d --name "$name" --network host --read-only --cap-drop ALL \
         --security-opt no-new-privileges "$@" "$IMAGE" >/dev/null
 }
 
@@ -333,5 +340,5 @@ check "/panic: FATAL line in docker logs" logs_have "$doomed" FATAL
 # --- summary --------------------------------------------------------------------------------------
 
 note "image size: $image_size bytes; docker stop: $stop_ms ms"
-echo "docker: $passed passed, $failed failed"
+summary
 [ "$failed" -eq 0 ]

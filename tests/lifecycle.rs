@@ -101,8 +101,9 @@ fn both_worker_counts_serve_and_healthcheck_counts_across_workers() {
             s.assert_serves();
         }
         let h = s.health();
-        assert!(h.requests >= N + 1, "workers {workers}: {h:?}");
-        assert_eq!(h.connections, 1, "workers {workers}: {h:?}");
+        assert!(h.requests >= N, "workers {workers}: {h:?}");
+        // Closed connections leave the count once the server has seen them go.
+        s.wait_connections(1, PATIENCE);
     }
 }
 

@@ -29,7 +29,7 @@ fn keep_alive_serves_100_requests_on_one_connection() {
                 let h = Health::from_response(
                     &c.exchange("GET /healthcheck HTTP/1.1\r\nHost: test\r\n\r\n"),
                 );
-                assert!(h.requests > i, "{h:?} after {i} requests");
+                assert!(h.requests >= i, "{h:?} after {i} requests");
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Arbitrary bytes as the contents of one connection's read buffer: every complete request is
 //! answered in order, as the server does, and each answer is held to the contract of
-//! `http::respond` (see `check` in src/lib.rs). Each input runs twice: serving, and draining
+//! `http::respond` (see `check` in fuzz/src/lib.rs). Each input runs twice: serving, and draining
 //! with the largest `/healthcheck` counters (the longest body there is).
 #![no_main]
 
@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     // No more than the server's read buffer holds.
     let data = &data[..data.len().min(HEAD_MAX)];
     let mut firsts = Vec::new();
-    for (draining, counters) in [(false, small_counters as fn() -> Health), (true, max_counters)] {
+    for (draining, counters) in [
+        (false, small_counters as fn() -> Health),
+        (true, max_counters),
+    ] {
         let ctx = Context {
             date: DATE,
             draining,
@@ -20,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let t = serve(data, &ctx, |_| FILL);
         if draining {
-            assert!(t.verdicts.len() <= 1, "draining, yet a second request was answered");
+            assert!(
+                t.verdicts.len() <= 1,
+                "draining, yet a second request was answered"
+            );
         }
         firsts.push(t.verdicts.first().map(|v| v.status));
     }

@@ -42,10 +42,16 @@ const CONFIG_VARS: &[&str] = &[
 /// A command running the binary with a clean configuration environment.
 pub fn tinyapi() -> Command {
     let mut c = Command::new(BIN);
-    for v in CONFIG_VARS {
-        c.env_remove(v);
-    }
+    clean_env(&mut c);
     c
+}
+
+/// Removes the binary's configuration variables from `command`'s environment.
+pub fn clean_env(command: &mut Command) -> &mut Command {
+    for v in CONFIG_VARS {
+        command.env_remove(v);
+    }
+    command
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -295,6 +301,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if thread::panicking() && self.exited.is_none() {
+            // A failing test: say whether the server had died under it.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+                self.stderr.wait_closed(Duration::from_secs(1));
+                eprintln!(
+                    "tinyapi had exited by itself ({status}); stderr {:?}",
+                    self.stderr.text()
+                );
+            }
+        }
         if self.exited.is_none() && self.child.try_wait().ok().flatten().is_none() {
             // SAFETY: kill(2) on our own child's PID; it is reaped just below.
             unsafe { libc::kill(self.pid(), libc::SIGKILL) };
