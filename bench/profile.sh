@@ -34,6 +34,10 @@ done
 
 log() { echo "profile: $*" >&2; }
 
+# As in run.sh: round-robin real-time scheduling keeps other load on the machine out of the way.
+boost=()
+[ "$(id -u)" = 0 ] && boost=(chrt -r 1)
+
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v strace >/dev/null || need+=(strace)
@@ -66,20 +70,30 @@ port() { python3 "$here/tools.py" freeport; }
 wrk_run() {
     local p=$1 secs=$2
     shift 2
-    timeout $((secs + 30)) taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" -s "$here/wrk.lua" "$@" \
-        "http://127.0.0.1:$p/alwaysok" | sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p'
+    local opts=() script=()
+    while [ $# -gt 0 ]; do
+        [ "$1" = -- ] && { script=("$@"); break; }
+        opts+=("$1")
+        shift
+    done
+    timeout $((secs * 2 + 10)) taskset -c 1 "${boost[@]}" wrk -t1 -c"$conns" -d"${secs}s" -s "$here/wrk.lua" \
+        "${opts[@]}" "http://127.0.0.1:$p/alwaysok" "${script[@]}" |
+        sed -n 's/^BENCH requests=\([0-9]*\).*/\1/p'
 }
 
 # start_server [WRAPPER...]: starts tinyapi pinned to CPU 0 under WRAPPER; sets server, p.
 start_server() {
     p=$(port)
-    taskset -c 0 "$@" "$bin" --workers 1 --quiet --listen "127.0.0.1:$p" >/dev/null 2>"$work/server.err" &
+    taskset -c 0 "${boost[@]}" "$@" "$bin" --workers 1 --quiet --listen "127.0.0.1:$p" >/dev/null 2>"$work/server.err" &
     server=$!
     python3 "$here/tools.py" wait "$p" 20 || { log "server did not start"; cat "$work/server.err" >&2; exit 1; }
 }
 
+# Signals the server itself: under strace, $server is strace and the server its child.
 stop_server() {
-    kill -TERM "$server" 2>/dev/null || true
+    local target
+    target=$(ps -o pid= --ppid "$server" -o comm= | awk '$2 == "tinyapi" { print $1; exit }' || true)
+    kill -TERM "${target:-$server}" 2>/dev/null || true
     local i
     for i in $(seq 50); do
         kill -0 "$server" 2>/dev/null || break

@@ -72,8 +72,8 @@ pub struct Error {
 
 /// Usage text for `--help`.
 pub const USAGE: &[u8] = b"\
-tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
-        [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--help] [--version]
+Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
+               [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--help] [--version]
 Serves /, /alwaysok, /healthcheck and /panic. Defaults: 0.0.0.0:8080 ([::]:8080 for
 IPv6), a worker per CPU, 20000 connections, timeouts 10 and 60 s, access log on.
 Environment: TINYAPI_LISTEN, PORT, TINYAPI_WORKERS, TINYAPI_MAX_CONNECTIONS,
@@ -153,8 +153,8 @@ const SETTINGS: [Setting; 7] = [
         option: b"",
         var: b"TINYAPI_LOG",
         apply: |c, v| match v {
-            b"on" | b"1" | b"true" => (c.log = true) == (),
-            b"off" | b"0" | b"false" => (c.log = false) == (),
+            b"on" => (c.log = true) == (),
+            b"off" => (c.log = false) == (),
             _ => false,
         },
         expected: b"on or off",
@@ -218,10 +218,10 @@ pub fn parse(
             continue;
         }
         match a {
-            b"--quiet" | b"-q" => c.log = false,
+            b"--quiet" => c.log = false,
             b"--probe" | b"healthcheck" => probe = true,
-            b"--help" | b"-h" => return Ok(Command::Help),
-            b"--version" | b"-V" => return Ok(Command::Version),
+            b"--help" => return Ok(Command::Help),
+            b"--version" => return Ok(Command::Version),
             _ => {
                 return Err(Error {
                     source: b"",
@@ -324,7 +324,10 @@ mod test {
     #[test]
     fn commands() {
         assert_eq!(parse_with(&["--help"], &[]), Ok(Command::Help));
-        assert_eq!(parse_with(&["--quiet", "-V"], &[]), Ok(Command::Version));
+        assert_eq!(
+            parse_with(&["--quiet", "--version"], &[]),
+            Ok(Command::Version)
+        );
         let probe = parse_with(&["--probe", "--listen", "127.0.0.1:1"], &[]);
         assert!(matches!(probe, Ok(Command::Probe(c)) if c.listen.port == 1));
         assert!(matches!(

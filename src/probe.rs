@@ -14,27 +14,38 @@ const REQUEST: &[u8] = b"GET /healthcheck HTTP/1.1\r\nHost: localhost\r\nConnect
 
 /// Probes the server at `addr`; returns the exit status.
 pub fn run(addr: Addr) -> i32 {
-    match check(&addr) {
-        Ok(()) => 0,
+    let mut a = [0u8; 64];
+    let mut target = Buf::new(&mut a);
+    addr.write(&mut target);
+    let target = target.as_bytes();
+    let mut status = *b"nothing      "; // overwritten by what the server sends
+    match check(&addr, &mut status) {
+        Ok(()) => {
+            crate::say(sys::STDOUT, &[b"tinyapi probe: ", target, b" healthy\n"]);
+            0
+        }
+        Err(sys::Errno::NOT_OK) => {
+            crate::say(
+                sys::STDERR,
+                &[b"tinyapi: probe: ", target, b" answered ", &status, b"\n"],
+            );
+            1
+        }
         Err(e) => {
-            let mut a = [0u8; 64];
-            let mut target = Buf::new(&mut a);
-            addr.write(&mut target);
-            crate::say_error(b"probe: ", target.as_bytes(), e);
+            crate::say_error(b"probe: ", target, e);
             1
         }
     }
 }
 
-/// Sends the request and reads the status line.
-fn check(addr: &Addr) -> Result<(), sys::Errno> {
+/// Sends the request and reads the status line into `status`.
+fn check(addr: &Addr, status: &mut [u8; 13]) -> Result<(), sys::Errno> {
     // A blocking socket whose every call (connect included) gives up after the timeout.
     let sock = sys::connect_with_timeout(addr, PROBE_TIMEOUT_MS)?;
     let mut sent = 0;
     while sent < REQUEST.len() {
         sent += sys::send(&sock, &REQUEST[sent..])?;
     }
-    let mut status = [0u8; 13];
     let mut got = 0;
     while got < status.len() {
         match sys::recv(&sock, &mut status[got..])? {
@@ -42,7 +53,7 @@ fn check(addr: &Addr) -> Result<(), sys::Errno> {
             n => got += n,
         }
     }
-    if &status == b"HTTP/1.1 200 " {
+    if status == b"HTTP/1.1 200 " {
         Ok(())
     } else {
         Err(sys::Errno::NOT_OK)

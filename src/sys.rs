@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 pub struct Errno(pub i32);
 
 impl Errno {
-    /// Not from the kernel: the probe's server answered with a status other than 200.
+    /// Not from the kernel: the probed server answered with a status other than 200.
     pub const NOT_OK: Errno = Errno(-1);
     /// The operation would block (`EAGAIN`).
     pub const AGAIN: Errno = Errno(libc::EAGAIN);
@@ -35,7 +35,6 @@ impl Errno {
     /// A short description for the errors a user can act on; others print as `errno N`.
     pub fn describe(self) -> &'static [u8] {
         match self.0 {
-            -1 => b"answered a status other than 200",
             libc::EADDRINUSE => b"address already in use",
             libc::EACCES => b"permission denied",
             libc::EADDRNOTAVAIL => b"address not available on this host",

@@ -195,12 +195,16 @@ fn keeps_serving_when_nobody_reads_stdout() {
         }
     }
     let stderr = Captured::drain(child.stderr.take().unwrap());
-    let s = Server::attach_with_banner(child, String::from_utf8_lossy(&banner).trim_end(), stderr);
+    let mut s =
+        Server::attach_with_banner(child, String::from_utf8_lossy(&banner).trim_end(), stderr);
     // About 80 bytes a line: 2,000 lines are well over the 64 KiB a pipe holds.
     make_log_lines(&s, 2000);
     s.assert_serves();
     let h = s.health();
     assert!(h.requests >= 2001, "{h:?}");
+    // Stopping does not block on the full pipe either.
+    s.signal(libc::SIGTERM);
+    assert_eq!(s.exit_code(PATIENCE), 0);
     assert_eq!(s.stderr.text(), "");
     drop(reader);
 }
