@@ -171,7 +171,7 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
             // Only 404 and 405 follow a well-framed request; every other error closes.
             x.status = status;
             x.keep_alive &= matches!(status, Status::NotFound | Status::MethodNotAllowed);
-            (TEXT, status.reason_line(), false)
+            (TEXT, status.reason_line(), x.method == b"HEAD")
         }
     };
     x.body_len = write(out, ctx, &x, content_type, body, head_only);
@@ -583,7 +583,10 @@ mod test {
                 "Index of tinyapi. These aren't the droids you're looking for\n",
                 ""
             ),
-            expect("404 Not Found", T, "Not Found\n", ""),
+            // HEAD: the same head, Content-Length included, and no body (RFC 9110 §9.3.2).
+            expect("404 Not Found", T, "Not Found\n", "")
+                .strip_suffix("Not Found\n")
+                .unwrap(),
         );
         assert_eq!(out, want);
         assert_eq!(seen.iter().map(|s| s.2).sum::<usize>(), req.len());

@@ -549,7 +549,11 @@ impl Worker {
         } = &mut *self.mem;
         let c = &mut conns[slot];
         let shared = self.shared;
-        let health = || shared.health();
+        // The request being answered counts as served.
+        let health = || Health {
+            requests: shared.total(0) + 1,
+            ..shared.health()
+        };
         let ctx = Context {
             date: &self.stamps.http,
             draining: self.draining,
@@ -745,8 +749,6 @@ impl Worker {
         if was_open {
             self.open -= 1;
             self.shared.counters[self.id * COUNTER_STRIDE + 1].store(self.open, Relaxed);
-        }
-        if was_open {
             self.release_slot(slot);
         }
     }
@@ -769,13 +771,7 @@ impl Worker {
     }
 
     fn release_slot(&mut self, slot: usize) {
-        // `next_free` is never 0 for a free slot, so "free" is recognisable: the end of the
-        // list is marked with u32::MAX.
-        self.mem.conns[slot].next_free = if self.free_head == 0 {
-            u32::MAX
-        } else {
-            self.free_head
-        };
+        self.mem.conns[slot].next_free = self.free_head; // 0 ends the list
         self.free_head = slot as u32 + 1;
     }
 

@@ -213,4 +213,9 @@ fn ipv6_loopback() {
         line.contains(&format!(" [::1]:{port} \"GET /alwaysok HTTP/1.1\" 200 18 ")),
         "{line:?}"
     );
+    // The probe speaks IPv6 too.
+    let mut probe = tinyapi();
+    probe.args(["--probe", "--listen", &s.addr.to_string()]);
+    let r = run(probe, PATIENCE);
+    assert_eq!(r.code, 0, "stderr {:?}", r.stderr);
 }

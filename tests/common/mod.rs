@@ -57,9 +57,12 @@ pub fn clean_env(command: &mut Command) -> &mut Command {
 // ---------------------------------------------------------------------------------------------
 // Output collected from a child
 
+/// The bytes read so far, and whether the pipe has ended.
+type Collected = Mutex<(Vec<u8>, bool)>;
+
 /// Bytes read from one of the child's pipes by a background thread, so the pipe never fills.
 #[derive(Clone, Default)]
-pub struct Captured(Arc<(Mutex<(Vec<u8>, bool)>, Condvar)>);
+pub struct Captured(Arc<(Collected, Condvar)>);
 
 impl Captured {
     /// Starts draining `source` into a new buffer.
