@@ -14,6 +14,7 @@
 #                       default as root: other processes on a shared machine then delay them
 #                       least; round-robin, not FIFO, so that wrk's timer thread still runs when
 #                       its event loop spins), nice (niceness -10), none (default for others)
+#   --only LIST         run only these scenarios, comma-separated (ka,close,pipe,log,mc,memory)
 #   --bin PATH          benchmark this tinyapi binary instead of building one [TINYAPI_BIN]
 #   --out FILE          where the markdown report is also written; default bench/results.md
 #                       (bench/results-smoke.md with --smoke)
@@ -44,6 +45,7 @@ conns=${BENCH_CONNECTIONS:-64}
 depth=${BENCH_DEPTH:-16}
 bin=${TINYAPI_BIN:-}
 priority=${BENCH_PRIORITY:-}
+only=ka,close,pipe,log,mc,memory
 out=
 
 die() {
@@ -60,6 +62,7 @@ while [ $# -gt 0 ]; do
         --connections) conns=${2:?--connections needs a value}; shift ;;
         --depth) depth=${2:?--depth needs a value}; shift ;;
         --priority) priority=${2:?--priority needs a value}; shift ;;
+        --only) only=${2:?--only needs a value}; shift ;;
         --bin) bin=${2:?--bin needs a value}; shift ;;
         --out) out=${2:?--out needs a value}; shift ;;
         -h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
@@ -82,12 +85,23 @@ if [ -z "$priority" ]; then
     priority=none
     [ "$(id -u)" = 0 ] && priority=rt
 fi
-case $priority in
-    rt) boost=(chrt -r 1) ;;
-    nice) boost=(nice -n -10) ;;
-    none) boost=() ;;
-    *) die "--priority must be rt, nice or none, got '$priority'" ;;
-esac
+[[ $only =~ ^(ka|close|pipe|log|mc|memory)(,(ka|close|pipe|log|mc|memory))*$ ]] ||
+    die "--only takes a comma-separated list of ka, close, pipe, log, mc, memory; got '$only'"
+[[ $priority =~ ^(rt|nice|none)$ ]] || die "--priority must be rt, nice or none, got '$priority'"
+
+# sched_for CPU: sets the array `sched`, the command prefix that pins to CPU ("-": no pinning) and
+# applies the priority. Unpinned runs put more busy threads than CPUs; round-robin real-time
+# scheduling would then hand out 100 ms time slices, so they get niceness -10 instead.
+sched_for() {
+    sched=()
+    [ "$1" != - ] && sched=(taskset -c "$1")
+    case $priority/$1 in
+        rt/-) sched+=(nice -n -10) ;;
+        rt/*) sched+=(chrt -r 1) ;;
+        nice/*) sched+=(nice -n -10) ;;
+    esac
+    return 0
+}
 [ "$duration" -ge 1 ] && [ "$rounds" -ge 1 ] && [ "$conns" -ge 2 ] && [ "$depth" -ge 2 ] ||
     die "need duration >= 1, rounds >= 1, connections >= 2, depth >= 2"
 
@@ -99,7 +113,7 @@ log() { echo "bench: $*" >&2; }
 install_missing() {
     local need=()
     command -v wrk >/dev/null || need+=(wrk)
-    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
     command -v taskset >/dev/null || need+=(util-linux)
     command -v python3 >/dev/null || need+=(python3)
     [ ${#need[@]} -eq 0 ] && return 0
@@ -153,7 +167,7 @@ access_note=
 hold_pid=
 
 printf 'scenario\tserver\tround\tok\trps\tp50_us\tp99_us\tmean_us\trequests\tcpu_ticks\tcpu_us_req\tconnect\tread\twrite\ttimeout\tstatus\trss_kb\tothers_pct\tnote\n' >"$runs"
-printf 'server\tidle_kb\trss_1000_kb\topened_1000\trss_10000_kb\topened_10000\tfailed_10000\talive_10000\tafter_kb\n' >"$memory"
+printf 'server\tfresh_kb\tidle_kb\trss_1000_kb\topened_1000\trss_10000_kb\topened_10000\tfailed_10000\talive_10000\tafter_kb\n' >"$memory"
 
 fail() {
     failures=$((failures + 1))
@@ -180,20 +194,22 @@ raise_nofile() {
 # Servers. spec[NAME] says how to (re)start it: "tinyapi CPU WORKERS LOG" or "nginx CPU WORKERS"
 # (CPU "-" = unpinned; LOG one of off, null, file).
 
+# start NAME [listening]: starts a server and waits until it answers GET /alwaysok, or with
+# "listening" only until its port listens (no request: for the fresh-start RSS).
 start() {
-    local name=$1 kind cpu workers logmode
+    local name=$1 ready=${2:-answers} kind cpu workers logmode
     read -r kind cpu workers logmode <<<"${spec[$name]}"
     local p
     p=$("${tools[@]}" freeport)
-    local pin=()
-    [ "$cpu" != - ] && pin=(taskset -c "$cpu")
+    local sched
+    sched_for "$cpu"
     if [ "$kind" = tinyapi ]; then
         local args=(--workers "$workers" --listen "127.0.0.1:$p") dest=/dev/null
         case $logmode in
             off) args+=(--quiet) ;;
             file) dest=$work/$name.log ;;
         esac
-        (raise_nofile; exec "${pin[@]}" "${boost[@]}" "$bin" "${args[@]}") >"$dest" 2>"$work/$name.err" &
+        (raise_nofile; exec "${sched[@]}" "$bin" "${args[@]}") >"$dest" 2>"$work/$name.err" &
     else
         local dir=$work/$name
         mkdir -p "$dir/logs" "$dir/tmp"
@@ -226,12 +242,14 @@ http {
     }
 }
 EOF
-        (raise_nofile; exec "${pin[@]}" "${boost[@]}" "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log") \
+        (raise_nofile; exec "${sched[@]}" "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log") \
             >"$work/$name.err" 2>&1 &
     fi
     pid[$name]=$!
     port[$name]=$p
-    if ! "${tools[@]}" wait "$p" 10 || ! kill -0 "${pid[$name]}" 2>/dev/null; then
+    local probe=wait
+    [ "$ready" = listening ] && probe=listening
+    if ! "${tools[@]}" "$probe" "$p" 10 || ! kill -0 "${pid[$name]}" 2>/dev/null; then
         fail "$name did not start: $(head -c 400 "$work/$name.err" 2>/dev/null; cat "$work/$name/logs/error.log" 2>/dev/null | head -c 400)"
         stop "$name"
         return 1
@@ -292,9 +310,9 @@ wrk_cmd() {
         opts+=("$1")
         shift
     done
-    cmd=(timeout $((secs * 2 + 10)))
-    [ "$cpu" != - ] && cmd+=(taskset -c "$cpu")
-    cmd+=("${boost[@]}" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/wrk.lua"
+    local sched
+    sched_for "$cpu"
+    cmd=(timeout $((secs * 2 + 10)) "${sched[@]}" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/wrk.lua"
         "${opts[@]}" "http://127.0.0.1:${port[$name]}/alwaysok" "${script[@]}")
 }
 
@@ -428,9 +446,12 @@ hold() {
 }
 
 memory_of() {
-    local name=$1 s idle r1000 o1000 after
-    start "$name" || return 0
+    local name=$1 s fresh idle r1000 o1000 after
+    start "$name" listening || return 0
     sleep 0.2
+    s=$("${tools[@]}" sample "${pid[$name]}")
+    read -r _ fresh _ <<<"$s"
+    "${tools[@]}" wait "${port[$name]}" 5 || fail "$name does not answer"
     s=$("${tools[@]}" sample "${pid[$name]}")
     read -r _ idle _ <<<"$s"
     hold "$name" 1000
@@ -442,9 +463,9 @@ memory_of() {
     if ! kill -0 "${pid[$name]}" 2>/dev/null; then
         fail "$name exited during the memory test"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${label[$name]}" "$idle" "$r1000" "$o1000" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${label[$name]}" "$fresh" "$idle" "$r1000" "$o1000" \
         "$held_rss" "$held_opened" "$held_failed" "$held_alive" "$after" >>"$memory"
-    log "$name: RSS idle $idle kB, 1,000 conns $r1000 kB, 10,000 conns $held_rss kB, after $after kB"
+    log "$name: RSS fresh $fresh kB, idle $idle kB, 1,000 conns $r1000 kB, 10,000 conns $held_rss kB, after $after kB"
     stop "$name"
 }
 
@@ -482,6 +503,7 @@ cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "depth=$depth"
     echo "tick_us=$((1000000 / clk_tck))"
     echo "priority=$priority"
+    echo "only=$only"
     echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$meta"
 [ "$(nproc)" -ge 2 ] || log "warning: fewer than 2 CPUs: server and wrk share one"
@@ -500,36 +522,47 @@ add ti_w1 "tinyapi - 1 off" "tinyapi --workers 1"
 add ti_w2 "tinyapi - 2 off" "tinyapi --workers 2"
 add ng_w2 "nginx - 2" "nginx worker_processes 2"
 
-start ti || true
-start ng || true
-scenario ka 1 1 "ti ng"
-scenario close 1 1 "ti ng" -H "Connection: close"
-scenario pipe 1 1 "ti ng" -- "$depth"
-stop ng
+wants() { [[ ,$only, == *,$1,* ]]; }
+
+if wants ka || wants close || wants pipe || wants log; then
+    start ti || true
+fi
+if wants ka || wants close || wants pipe; then
+    start ng || true
+    wants ka && scenario ka 1 1 "ti ng"
+    wants close && scenario close 1 1 "ti ng" -H "Connection: close"
+    wants pipe && scenario pipe 1 1 "ti ng" -- "$depth"
+    stop ng
+fi
 
 # The access log: off (the same server as above), to /dev/null, to a file.
-label[ti]="tinyapi log off"
-start ti_null || true
-start ti_file || true
-scenario log 1 1 "ti ti_null ti_file"
-log_check ti_file
+if wants log; then
+    label[ti]="tinyapi log off"
+    start ti_null || true
+    start ti_file || true
+    scenario log 1 1 "ti ti_null ti_file"
+    log_check ti_file
+    stop ti_null
+    label[ti]="tinyapi"
+fi
 stop ti
-stop ti_null
-stop ti_file
-label[ti]="tinyapi"
 
 # Both CPUs shared: no pinning, wrk with two threads.
-start ti_w1 || true
-start ti_w2 || true
-start ng_w2 || true
-scenario mc - 2 "ti_w1 ti_w2 ng_w2"
-stop ti_w1
-stop ti_w2
-stop ng_w2
+if wants mc; then
+    start ti_w1 || true
+    start ti_w2 || true
+    start ng_w2 || true
+    scenario mc - 2 "ti_w1 ti_w2 ng_w2"
+    stop ti_w1
+    stop ti_w2
+    stop ng_w2
+fi
 
 # Memory, on freshly started pinned servers.
-memory_of ti
-memory_of ng
+if wants memory; then
+    memory_of ti
+    memory_of ng
+fi
 
 echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$meta"
 "${tools[@]}" report "$runs" "$memory" "$meta" "$out"

@@ -27,6 +27,11 @@ impl<'a> Buf<'a> {
         self.len
     }
 
+    /// True when nothing is written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Room left.
     pub fn remaining(&self) -> usize {
         self.bytes.len() - self.len

@@ -31,6 +31,8 @@ pub struct Config {
     pub header_timeout: u32,
     /// Seconds a keep-alive connection may sit idle between requests.
     pub idle_timeout: u32,
+    /// Install the seccomp system-call allowlist once running.
+    pub seccomp: bool,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: 10,
             idle_timeout: 60,
+            seccomp: true,
         }
     }
 }
@@ -92,7 +95,7 @@ struct Setting {
 
 /// Every setting, in the order the environment is applied (`PORT` before `TINYAPI_LISTEN`, so
 /// the more specific variable wins).
-const SETTINGS: [Setting; 7] = [
+const SETTINGS: [Setting; 8] = [
     Setting {
         option: b"",
         var: b"PORT",
@@ -152,11 +155,13 @@ const SETTINGS: [Setting; 7] = [
     Setting {
         option: b"",
         var: b"TINYAPI_LOG",
-        apply: |c, v| match v {
-            b"on" => (c.log = true) == (),
-            b"off" => (c.log = false) == (),
-            _ => false,
-        },
+        apply: |c, v| on_off(v, &mut c.log),
+        expected: b"on or off",
+    },
+    Setting {
+        option: b"",
+        var: b"TINYAPI_SECCOMP",
+        apply: |c, v| on_off(v, &mut c.seccomp),
         expected: b"on or off",
     },
 ];
@@ -236,6 +241,12 @@ pub fn parse(
     } else {
         Command::Serve(c)
     })
+}
+
+/// `on` or `off` into `flag`; false for anything else.
+fn on_off(v: &[u8], flag: &mut bool) -> bool {
+    *flag = v == b"on";
+    *flag || v == b"off"
 }
 
 /// A decimal from 1 to `max`.

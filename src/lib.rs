@@ -132,7 +132,7 @@ fn announce(bound: &Addr, workers: usize) {
     } else {
         b" workers)\n"
     };
-    let n = n.format(workers).as_bytes();
+    let n = n.format(workers as u64).as_bytes();
     say(
         sys::STDOUT,
         &[
@@ -161,7 +161,7 @@ pub fn say(fd: i32, parts: &[&[u8]]) {
 pub fn say_error(what: &[u8], detail: &[u8], e: Errno) {
     let mut n = itoa::Buffer::new();
     let (errno, reason): (&[u8], &[u8]) = match e.describe() {
-        b"" => (b"errno ", n.format(e.0).as_bytes()),
+        b"" => (b"errno ", n.format(e.0 as u64).as_bytes()),
         d => (b"", d),
     };
     say(

@@ -115,7 +115,7 @@ struct Memory {
     events: [Event; EVENTS],
 }
 
-const NO_MEMORY: Reserved<Memory> = Reserved::new(Memory {
+static MEMORY: Reserved<Memory> = Reserved::new(Memory {
     conns: [Conn::FREE; CONN_SLOTS],
     spills: [const {
         Spill {
@@ -129,7 +129,6 @@ const NO_MEMORY: Reserved<Memory> = Reserved::new(Memory {
     log: AccessLog::EMPTY,
     events: [Event::EMPTY; EVENTS],
 });
-static MEMORY: Reserved<Memory> = NO_MEMORY;
 
 /// Shared counters per worker: requests answered, then connections open, each worker's pair
 /// on its own cache line (8 × u64) so workers never write the same line.
@@ -298,6 +297,11 @@ impl Worker {
             spill_fresh: 0,
         };
         w.tick();
+        if shared.config.seccomp {
+            if let Err(e) = sys::lock_down() {
+                crate::fatal(b"cannot install the seccomp filter", e);
+            }
+        }
         w
     }
 
@@ -434,7 +438,7 @@ impl Worker {
                 // more, so it ends the way a single process would.
                 self.mem.log.flush();
                 let mut n = itoa::Buffer::new();
-                let code = n.format(status).as_bytes();
+                let code = n.format(status as u64).as_bytes();
                 crate::say(
                     sys::STDERR,
                     &[

@@ -1,5 +1,7 @@
 //! Calendar formatting of Unix time, for the `Date` header and log stamps.
 
+use crate::buf::Buf;
+
 /// Length of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
 pub const HTTP_DATE_LEN: usize = 29;
 /// Length of an RFC 3339 UTC stamp, `1994-11-06T08:49:37Z`.
@@ -36,36 +38,38 @@ impl Stamps {
         let (y, m, d) = civil(days);
         let t = secs % 86400;
         let (hh, mm, ss) = (t / 3600, t / 60 % 60, t % 60);
-        // YYYYMMDDhhmmss, then copied into both fixed layouts.
-        let mut n = [0u8; 14];
-        digits(&mut n[..4], y);
-        digits(&mut n[4..6], m);
-        digits(&mut n[6..8], d);
-        digits(&mut n[8..10], hh);
-        digits(&mut n[10..12], mm);
-        digits(&mut n[12..], ss);
-        let wd = (days + 4) as usize % 7 * 3; // 1970-01-01 was a Thursday
-        let mi = (m - 1) as usize % 12 * 3;
-        let day = &b"SunMonTueWedThuFriSat"[wd..wd + 3];
-        let mon = &b"JanFebMarAprMayJunJulAugSepOctNovDec"[mi..mi + 3];
-        self.http = [
-            day[0], day[1], day[2], b',', b' ', n[6], n[7], b' ', mon[0], mon[1], mon[2], b' ',
-            n[0], n[1], n[2], n[3], b' ', n[8], n[9], b':', n[10], n[11], b':', n[12], n[13], b' ',
-            b'G', b'M', b'T',
-        ];
-        self.log = [
-            n[0], n[1], n[2], n[3], b'-', n[4], n[5], b'-', n[6], n[7], b'T', n[8], n[9], b':',
-            n[10], n[11], b':', n[12], n[13], b'Z',
-        ];
+
+        let mut b = Buf::new(&mut self.http);
+        let wd = (days + 4) % 7 * 3; // 1970-01-01 was a Thursday
+        b.push(&b"SunMonTueWedThuFriSat"[wd as usize..wd as usize + 3]);
+        b.push(b", ");
+        b.padded(d, 2);
+        b.byte(b' ');
+        let mi = (m - 1) as usize * 3;
+        b.push(&b"JanFebMarAprMayJunJulAugSepOctNovDec"[mi..mi + 3]);
+        b.byte(b' ');
+        b.padded(y, 4);
+        clock(&mut b, b' ', hh, mm, ss);
+        b.push(b" GMT");
+
+        let mut b = Buf::new(&mut self.log);
+        b.padded(y, 4);
+        b.byte(b'-');
+        b.padded(m, 2);
+        b.byte(b'-');
+        b.padded(d, 2);
+        clock(&mut b, b'T', hh, mm, ss);
+        b.byte(b'Z');
     }
 }
 
-/// Writes `n` in decimal into `out`, right-aligned and zero-padded.
-fn digits(out: &mut [u8], mut n: u64) {
-    for b in out.iter_mut().rev() {
-        *b = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
+fn clock(b: &mut Buf, sep: u8, hh: u64, mm: u64, ss: u64) {
+    b.byte(sep);
+    b.padded(hh, 2);
+    b.byte(b':');
+    b.padded(mm, 2);
+    b.byte(b':');
+    b.padded(ss, 2);
 }
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01 (proleptic Gregorian;

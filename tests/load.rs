@@ -59,9 +59,7 @@ fn a_thousand_concurrent_connections_are_all_answered() {
 fn connection_slots_are_reused_across_bursts() {
     // Bursts of growing size, each fully closed before the next: every burst reuses the slots
     // freed by the previous ones and then needs more.
-    // KNOWN FAILURE (server): taking the last slot off the free list leaves its end marker
-    // (u32::MAX) as the list head, so the next connection indexes far out of the table and the
-    // process exits 70 ("tinyapi: internal error").
+    // (Guards the free list's end marker: mistaken for a slot, it ended the process with 70.)
     let s = Server::start(&["--workers", "1"]);
     for burst in 1..=8 {
         let mut clients: Vec<Client> = (0..burst).map(|_| s.connect()).collect();

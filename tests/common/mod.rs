@@ -142,6 +142,8 @@ pub struct Server {
     pub stdout: Captured,
     pub stderr: Captured,
     exited: Option<ExitStatus>,
+    /// When the exit was noticed (within a few milliseconds of it).
+    pub exited_at: Option<Instant>,
 }
 
 impl Server {
@@ -177,6 +179,7 @@ impl Server {
             stdout,
             stderr,
             exited: None,
+            exited_at: None,
         };
         let Some(text) = line else {
             let status = s.wait_exit(Duration::from_secs(1));
@@ -206,6 +209,7 @@ impl Server {
             stdout,
             stderr,
             exited: None,
+            exited_at: None,
         }
     }
 
@@ -226,6 +230,7 @@ impl Server {
         if self.exited.is_none() {
             self.exited = wait_child(&mut self.child, timeout);
             if self.exited.is_some() {
+                self.exited_at = Some(Instant::now());
                 self.stdout.wait_closed(PATIENCE);
                 self.stderr.wait_closed(PATIENCE);
             }
