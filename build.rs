@@ -42,8 +42,16 @@ fn main() {
         // segment bought nothing but ~1.7 KiB of page-alignment padding.
         "-Wl,-z,norelro",
     ];
+    // A cross target links with rust-lld directly (see .cargo/config.toml): no C compiler
+    // driver in between, so the `-Wl,` wrappers come off.
+    let direct = std::env::var("RUSTC_LINKER").is_ok_and(|l| l.contains("lld"));
+    let link_arg = |a: &str| {
+        for a in if direct { a.trim_start_matches("-Wl,").split(',').collect() } else { vec![a] } {
+            println!("cargo:rustc-link-arg-bins={a}");
+        }
+    };
     for a in args {
-        println!("cargo:rustc-link-arg-bins={a}");
+        link_arg(a);
     }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
@@ -53,7 +61,7 @@ fn main() {
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let script = std::path::Path::new(&out).join("tinyapi.ld");
     std::fs::write(&script, LAYOUT).expect("OUT_DIR is writable");
-    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    link_arg(&format!("-Wl,-T,{}", script.display()));
 }
 
 /// The linker script. musl's start-up needs the init/fini array bounds; `_end` marks the end
