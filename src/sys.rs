@@ -617,11 +617,13 @@ pub type Pid = i32;
 /// child and the child's pid in the parent. The child asks for SIGKILL when its parent dies,
 /// so workers never outlive the server.
 pub fn fork() -> Result<Option<Pid>> {
+    // SAFETY: getpid only returns a number.
+    let parent = unsafe { libc::syscall(libc::SYS_getpid) };
     let pid = syscall!(libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0))?;
     if pid != 0 {
         return Ok(Some(pid as Pid));
     }
-    // SAFETY: prctl with PR_SET_PDEATHSIG reads only its integer arguments.
+    // SAFETY: prctl with PR_SET_PDEATHSIG and getppid read only their integer arguments.
     unsafe {
         libc::syscall(
             libc::SYS_prctl,
@@ -630,8 +632,12 @@ pub fn fork() -> Result<Option<Pid>> {
             0,
             0,
             0,
-        )
-    };
+        );
+        // The parent may have died before the request took effect: then nobody will signal.
+        if libc::syscall(libc::SYS_getppid) != parent {
+            libc::_exit(1);
+        }
+    }
     Ok(None)
 }
 

@@ -218,6 +218,32 @@ fn panic_answers_500_and_exits_1() {
 }
 
 #[test]
+fn panic_exits_1_whichever_worker_answers() {
+    for round in 0..4 {
+        let mut s = Server::start(&["--workers", "4", "--quiet"]);
+        // Spread some connections over the workers first.
+        for _ in 0..8 {
+            s.assert_serves();
+        }
+        let workers = s.children();
+        let mut c = s.connect();
+        c.send(b"GET /panic HTTP/1.1\r\nHost: test\r\n\r\n");
+        assert_eq!(s.exit_code(PATIENCE), 1, "round {round}");
+        assert!(
+            s.stderr.text().contains("FATAL"),
+            "round {round}: {:?}",
+            s.stderr.text()
+        );
+        for pid in workers {
+            assert!(
+                wait_gone(pid, PATIENCE),
+                "round {round}: worker {pid} left running"
+            );
+        }
+    }
+}
+
+#[test]
 fn head_panic_also_exits_1() {
     let mut s = Server::start(&["--workers", "1"]);
     let mut c = s.connect();

@@ -37,6 +37,7 @@ fn stops_cleanly_on(signal: i32) {
     // An idle keep-alive connection: one request answered, then nothing.
     let mut idle = s.connect();
     assert_eq!(idle.exchange(GET_OK), alwaysok_response(""));
+    let workers = s.children();
     let sent = Instant::now();
     s.signal(signal);
     let status = s.wait_exit(Duration::from_secs(5));
@@ -51,6 +52,9 @@ fn stops_cleanly_on(signal: i32) {
     let out = s.stdout.text();
     assert!(out.ends_with("tinyapi stopped\n"), "stdout {out:?}");
     assert_eq!(s.stderr.text(), "");
+    for pid in workers {
+        assert!(wait_gone(pid, PATIENCE), "worker {pid} outlived the server");
+    }
 }
 
 #[test]
@@ -104,6 +108,24 @@ fn both_worker_counts_serve_and_healthcheck_counts_across_workers() {
         assert!(h.requests >= N, "workers {workers}: {h:?}");
         // Closed connections leave the count once the server has seen them go.
         s.wait_connections(1, PATIENCE);
+    }
+}
+
+#[test]
+fn workers_do_not_outlive_a_killed_server() {
+    // SIGKILL gives the server no chance to stop its workers: they must notice by themselves.
+    let mut s = Server::start(&["--workers", "3"]);
+    for _ in 0..6 {
+        s.assert_serves();
+    }
+    let workers = s.children();
+    s.signal(libc::SIGKILL);
+    assert!(s.wait_exit(PATIENCE).is_some());
+    for pid in workers {
+        assert!(
+            wait_gone(pid, PATIENCE),
+            "worker {pid} outlived the killed server"
+        );
     }
 }
 

@@ -217,6 +217,11 @@ impl Server {
         self.child.id() as i32
     }
 
+    /// The server's child processes (its workers, when they are processes), read from /proc.
+    pub fn children(&self) -> Vec<i32> {
+        children_of(self.pid())
+    }
+
     /// Sends `signal` to the server process.
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on the PID of our own child, which is not reaped before drop.
@@ -321,6 +326,12 @@ impl Drop for Server {
             }
         }
         if self.exited.is_none() && self.child.try_wait().ok().flatten().is_none() {
+            // Its children first, while their PIDs are certainly still theirs: a child that
+            // has not yet asked to die with its parent would otherwise outlive the test.
+            for pid in self.children() {
+                // SAFETY: kill(2) on a process our child started and has not reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             // SAFETY: kill(2) on our own child's PID; it is reaped just below.
             unsafe { libc::kill(self.pid(), libc::SIGKILL) };
         }
@@ -796,6 +807,38 @@ pub fn raise_nofile() -> u64 {
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &r), 0);
         }
         r.rlim_cur as u64
+    }
+}
+
+/// The child processes of `pid` (all its threads'), from /proc.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// Waits until process `pid` has ended (gone, or a zombie nobody reaped); false on timeout.
+pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s[s.rfind(')')? + 2..].chars().next());
+        if matches!(state, None | Some('Z') | Some('X')) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
     }
 }
 
