@@ -46,7 +46,11 @@ fn main() {
     // driver in between, so the `-Wl,` wrappers come off.
     let direct = std::env::var("RUSTC_LINKER").is_ok_and(|l| l.contains("lld"));
     let link_arg = |a: &str| {
-        for a in if direct { a.trim_start_matches("-Wl,").split(',').collect() } else { vec![a] } {
+        for a in if direct {
+            a.trim_start_matches("-Wl,").split(',').collect()
+        } else {
+            vec![a]
+        } {
             println!("cargo:rustc-link-arg-bins={a}");
         }
     };
