@@ -76,12 +76,9 @@ pub struct Error {
 /// Usage text for `--help`.
 pub const USAGE: &[u8] = b"\
 Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
-               [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--help] [--version]
-Serves /, /alwaysok, /healthcheck and /panic. Defaults: 0.0.0.0:8080 ([::]:8080 for
-IPv6), a worker per CPU, 20000 connections, timeouts 10 and 60 s, access log on.
+               [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--version]
 Environment: TINYAPI_LISTEN, PORT, TINYAPI_WORKERS, TINYAPI_MAX_CONNECTIONS,
-TINYAPI_HEADER_TIMEOUT, TINYAPI_IDLE_TIMEOUT, TINYAPI_LOG=off.
---probe: GET /healthcheck on the local server; exit 0 if 200, else 1.
+TINYAPI_HEADER_TIMEOUT, TINYAPI_IDLE_TIMEOUT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off
 ";
 
 /// A setting read from an environment variable and, unless `option` is empty, an option.

@@ -43,8 +43,6 @@ pub enum Status {
     RequestTimeout,
     /// 413 Content Too Large: no endpoint takes a request body.
     ContentTooLarge,
-    /// 414 URI Too Long: the request line alone fills the head buffer.
-    UriTooLong,
     /// 431 Request Header Fields Too Large (RFC 6585 §5).
     HeadersTooLarge,
     /// 500 Internal Server Error: the answer to `/panic`.
@@ -72,7 +70,6 @@ impl Status {
             Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\n",
             Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\n",
             Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\n",
-            Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\n",
             Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\n",
             Status::InternalError => b"HTTP/1.1 500 Internal Server Error\n",
             Status::Unavailable => b"HTTP/1.1 503 Service Unavailable\n",
@@ -191,10 +188,7 @@ fn judge(
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if input.len() < HEAD_MAX => return None,
         // The buffer is full and the head has not ended.
-        Ok(httparse::Status::Partial) if input.contains(&b'\n') => {
-            return Some(Err(Status::HeadersTooLarge))
-        }
-        Ok(httparse::Status::Partial) => return Some(Err(Status::UriTooLong)),
+        Ok(httparse::Status::Partial) => return Some(Err(Status::HeadersTooLarge)),
         Err(httparse::Error::Version) if version_like(input) => {
             return Some(Err(Status::VersionNotSupported))
         }
@@ -759,13 +753,13 @@ mod test {
     }
 
     #[test]
-    fn oversized_heads_are_431_or_414() {
+    fn oversized_heads_are_431() {
         let mut req = std::vec::Vec::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "[..]);
         req.resize(HEAD_MAX, b'a');
         assert_eq!(status_of(&req), Status::HeadersTooLarge);
         let mut req = std::vec::Vec::from(&b"GET /"[..]);
         req.resize(HEAD_MAX, b'a');
-        assert_eq!(status_of(&req), Status::UriTooLong);
+        assert_eq!(status_of(&req), Status::HeadersTooLarge);
         let mut req = std::string::String::from("GET / HTTP/1.1\r\nHost: x\r\n");
         for i in 0..MAX_HEADERS {
             req.push_str(&std::format!("X-{i}: v\r\n"));

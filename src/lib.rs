@@ -31,7 +31,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("TINYAPI_COMMIT");
 
 /// Runs the program; returns the exit status.
-pub fn start(args: sys::Args) -> i32 {
+pub fn start(args: sys::Args, process: &mut sys::Process) -> i32 {
     let command = match config::parse(&|i| args.get(i), &|name| args.env(name)) {
         Ok(c) => c,
         Err(e) => {
@@ -77,13 +77,13 @@ pub fn start(args: sys::Args) -> i32 {
             0
         }
         Command::Probe(c) => probe::run(c.listen.for_local_client()),
-        Command::Serve(c) => serve(c),
+        Command::Serve(c) => serve(c, process),
     }
 }
 
 // Kept out of line: inlined into `start` it grows the binary by ~260 bytes.
 #[inline(never)]
-fn serve(config: config::Config) -> i32 {
+fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
     let signals = match sys::shutdown_signals() {
         Ok(s) => s,
         Err(e) => fatal(b"cannot set up signal handling", e),
@@ -116,7 +116,7 @@ fn serve(config: config::Config) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map shared counters", e),
     };
-    server::serve(shared, signals);
+    server::serve(&shared, signals, process);
     say(sys::STDOUT, &[b"tinyapi stopped\n"]);
     0
 }

@@ -15,7 +15,7 @@ use crate::buf::Buf;
 use crate::config::{Config, MAX_WORKERS};
 use crate::http::{self, Context, Health, Status, HEAD_MAX, RESPONSE_MAX};
 use crate::log::AccessLog;
-use crate::sys::{self, interest, Epoll, Errno, Event, Fd, Reserved};
+use crate::sys::{self, interest, Epoll, Errno, Event, Fd, Process, Reserved};
 use crate::time::Stamps;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -178,8 +178,6 @@ impl Shared {
     }
 }
 
-static SHARED: sys::Once<Shared> = sys::Once::new();
-
 /// Sets up shared state for `workers` worker processes.
 pub fn shared(listener: Fd, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
     let counters = sys::shared_counters(MAX_WORKERS * COUNTER_STRIDE)?;
@@ -198,34 +196,31 @@ pub fn shared(listener: Fd, wake: Fd, config: Config, workers: usize) -> sys::Re
 /// SIGINT. When a worker dies otherwise (`/panic` in a child), the whole server exits with
 /// status 1, as a single process would.
 #[inline(never)] // smaller out of line
-pub fn serve(shared: Shared, signals: Fd) {
+pub fn serve(shared: &Shared, signals: Fd, process: &mut Process) {
     let workers = shared.workers;
-    if SHARED.set(shared).is_err() {
-        crate::fatal(b"internal error", Errno(0));
-    }
     let mut children = [0; MAX_WORKERS];
     for (id, child) in children.iter_mut().enumerate().take(workers).skip(1) {
         match sys::fork() {
             Ok(Some(pid)) => *child = pid,
             Ok(None) => {
                 drop(signals);
-                Worker::new(id, None).run();
+                Worker::new(id, shared, None, process).run();
                 sys::exit(0);
             }
             Err(e) => crate::fatal(b"cannot start a worker process", e),
         }
     }
-    let mut w = Worker::new(0, Some(signals));
+    let mut w = Worker::new(0, shared, Some(signals), process);
     w.children = children;
     w.run();
 }
 
-struct Worker {
+struct Worker<'a> {
     id: usize,
     /// Worker processes still running (pids; 0 when gone). Only worker 0 has children.
     children: [sys::Pid; MAX_WORKERS],
     epoll: Epoll,
-    shared: &'static Shared,
+    shared: &'a Shared,
     signals: Option<Fd>,
     mem: &'static mut Memory,
     stamps: Stamps,
@@ -247,12 +242,14 @@ struct Worker {
     spill_fresh: usize,
 }
 
-impl Worker {
-    fn new(id: usize, signals: Option<Fd>) -> Worker {
-        let Some(shared) = SHARED.get() else {
-            crate::fatal(b"internal error", Errno(0))
-        };
-        let Some(mem) = MEMORY.take() else {
+impl<'a> Worker<'a> {
+    fn new(
+        id: usize,
+        shared: &'a Shared,
+        signals: Option<Fd>,
+        process: &mut Process,
+    ) -> Worker<'a> {
+        let Some(mem) = MEMORY.take(process) else {
             crate::fatal(b"internal error", Errno(0))
         };
         let epoll = match Epoll::new() {
@@ -507,7 +504,7 @@ impl Worker {
             let (used, out_full) = self.answer(slot, len);
             if used > 0 {
                 served = true;
-                self.mem.read.copy_within(used..len, 0);
+                shift(&mut self.mem.read, used, len);
                 len -= used;
             }
             let c = &self.mem.conns[slot];
@@ -543,6 +540,7 @@ impl Worker {
 
     /// Answers the complete requests at the start of the read buffer into the output buffer
     /// and sends it. Returns the input bytes used and whether the output filled up first.
+    #[inline(never)] // smaller out of line
     fn answer(&mut self, slot: usize, len: usize) -> (usize, bool) {
         let Memory {
             conns,
@@ -839,6 +837,19 @@ impl Worker {
         spills[i].input[..len].copy_from_slice(&read[..len]);
         conns[slot].pending_in = len as u16;
         true
+    }
+}
+
+/// Moves `buf[from..len]` to the front. Chunks of `from` bytes never overlap, so this takes a
+/// few memcpy calls instead of memmove (not otherwise linked on arm64).
+fn shift(buf: &mut [u8], from: usize, len: usize) {
+    let (mut to, mut at) = (0, from);
+    while at < len {
+        let n = (len - at).min(from);
+        let (front, back) = buf.split_at_mut(at);
+        front[to..to + n].copy_from_slice(&back[..n]);
+        to += n;
+        at += n;
     }
 }
 

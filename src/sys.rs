@@ -568,24 +568,33 @@ extern "C" fn main(
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
 ) -> c_int {
-    crate::start(Args {
-        argc: argc as usize,
-        argv,
-        envp,
-    })
+    crate::start(
+        Args {
+            argc: argc as usize,
+            argv,
+            envp,
+        },
+        &mut Process(()),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
 // Worker processes and statically reserved memory
 
+/// Proof of being the program's one flow of control: made once, in [`main`], and passed down
+/// by `&mut`. tinyapi has no threads (workers are processes), so holding `&mut Process` means
+/// nothing else in this process is running code that could hold another.
+pub struct Process(());
+
 /// Memory reserved at build time (in `.bss`: zero pages that cost nothing until touched) and
-/// handed out at most once, as an exclusive `&'static mut`.
+/// handed out at most once per process, as an exclusive `&'static mut`.
 pub struct Reserved<T> {
     taken: AtomicBool,
     value: UnsafeCell<T>,
 }
 
-// SAFETY: the value is reachable only through `take`, which hands it out to one caller, once.
+// SAFETY: the value is reachable only through `take`, which hands it out once, to a caller
+// holding the process's unique `&mut Process`.
 unsafe impl<T: Send> Sync for Reserved<T> {}
 
 impl<T> Reserved<T> {
@@ -597,15 +606,17 @@ impl<T> Reserved<T> {
         }
     }
 
-    /// The value, on the first call only.
-    #[allow(clippy::mut_from_ref)] // the atomic flag makes the borrow unique
-    pub fn take(&'static self) -> Option<&'static mut T> {
-        if self.taken.swap(true, Ordering::AcqRel) {
-            None
-        } else {
-            // SAFETY: the swap above lets exactly one caller past, so the borrow is unique.
-            Some(unsafe { &mut *self.value.get() })
+    /// The value, on the first call only. A plain load and store, not an atomic swap: the
+    /// `&mut Process` rules out a concurrent caller (and an arm64 swap would pull in a CPU
+    /// probe that runs at every start).
+    #[allow(clippy::mut_from_ref)] // the flag and the token make the borrow unique
+    pub fn take(&'static self, _: &mut Process) -> Option<&'static mut T> {
+        if self.taken.load(Ordering::Relaxed) {
+            return None;
         }
+        self.taken.store(true, Ordering::Relaxed);
+        // SAFETY: the flag lets one caller past, and `&mut Process` says no other call runs.
+        Some(unsafe { &mut *self.value.get() })
     }
 }
 
@@ -676,68 +687,6 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
     // SAFETY: the mapping is len bytes, page-aligned, zeroed, never unmapped; all-zero is a
     // valid AtomicU64 and atomics make concurrent access from the processes sound.
     Ok(unsafe { core::slice::from_raw_parts(p as *const core::sync::atomic::AtomicU64, n) })
-}
-
-/// A value set once (before the threads that read it start) and then shared read-only.
-pub struct Once<T> {
-    state: core::sync::atomic::AtomicU8,
-    value: UnsafeCell<core::mem::MaybeUninit<T>>,
-}
-
-// SAFETY: the value is written once, by the one caller that wins the state change, and read
-// only after the state says it is complete (Release/Acquire pair).
-unsafe impl<T: Send + Sync> Sync for Once<T> {}
-
-impl<T> Default for Once<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> Once<T> {
-    const EMPTY: u8 = 0;
-    const WRITING: u8 = 1;
-    const READY: u8 = 2;
-
-    /// An unset cell.
-    pub const fn new() -> Self {
-        Once {
-            state: core::sync::atomic::AtomicU8::new(0),
-            value: UnsafeCell::new(core::mem::MaybeUninit::uninit()),
-        }
-    }
-
-    /// Stores `value`; gives it back if the cell was already set.
-    pub fn set(&self, value: T) -> core::result::Result<(), T> {
-        if self
-            .state
-            .compare_exchange(
-                Self::EMPTY,
-                Self::WRITING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
-            return Err(value);
-        }
-        // SAFETY: winning the EMPTY -> WRITING exchange makes this the only writer, and no
-        // reader looks before READY.
-        unsafe { (*self.value.get()).write(value) };
-        self.state.store(Self::READY, Ordering::Release);
-        Ok(())
-    }
-
-    /// The value, once set.
-    pub fn get(&'static self) -> Option<&'static T> {
-        if self.state.load(Ordering::Acquire) == Self::READY {
-            // SAFETY: READY is stored only after the value was written, and it is never
-            // written again.
-            Some(unsafe { (*self.value.get()).assume_init_ref() })
-        } else {
-            None
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

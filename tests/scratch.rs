@@ -1,15 +1,18 @@
 //! The binary alone in an empty root, as in a `FROM scratch` image: no /dev, /proc or /etc,
 //! PID 1 of its own PID namespace, sharing the host's network namespace so loopback works.
+//! Under emulation (`TINYAPI_TEST_TARGET=aarch64`) the static qemu binary is copied into the
+//! root as well and is PID 1, running `/tinyapi`.
 
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-/// An empty directory holding only a copy of the binary; removed on drop.
-struct Root(PathBuf);
+/// An empty directory holding only a copy of the binary (and its emulator, if any), and the
+/// command line that runs it there; removed on drop.
+struct Root(PathBuf, Vec<String>);
 
 impl Root {
     fn new(tag: &str) -> Root {
@@ -17,8 +20,8 @@ impl Root {
             std::env::temp_dir().join(format!("tinyapi-scratch-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
-        std::fs::copy(BIN, dir.join("tinyapi")).unwrap();
-        Root(dir)
+        let run = install_in(&dir);
+        Root(dir, run)
     }
 }
 
@@ -47,7 +50,7 @@ fn unavailable() -> Option<String> {
 
 /// Starts `/tinyapi` inside the empty root; `--kill-child` makes unshare take the server down
 /// with it when the handle kills unshare.
-fn start_in(root: &Path, args: &[&str]) -> Server {
+fn start_in(root: &Root, args: &[&str]) -> Server {
     let mut c = Command::new("unshare");
     c.args([
         "--fork",
@@ -58,8 +61,9 @@ fn start_in(root: &Path, args: &[&str]) -> Server {
         "--kill-child",
         "chroot",
     ])
-    .arg(root)
-    .args(["/tinyapi", "--listen", "127.0.0.1:0"])
+    .arg(&root.0)
+    .args(&root.1)
+    .args(["--listen", "127.0.0.1:0"])
     .args(args);
     clean_env(&mut c);
     Server::spawn(c)
@@ -85,7 +89,7 @@ macro_rules! require_scratch {
 fn serves_all_endpoints_from_an_empty_root() {
     require_scratch!();
     let root = Root::new("serve");
-    let mut s = start_in(&root.0, &[]);
+    let mut s = start_in(&root, &[]);
     // usable_cpus must work without /proc and /sys: at least one worker.
     assert!(s.banner.contains(" worker"), "{}", s.banner);
     assert_eq!(s.get("/"), index_response(""));
@@ -115,7 +119,7 @@ fn stops_cleanly_on_sigterm_as_pid_1() {
     // PID 1 gets no default signal actions: SIGTERM works only because the server handles it.
     require_scratch!();
     let root = Root::new("sigterm");
-    let mut s = start_in(&root.0, &[]);
+    let mut s = start_in(&root, &[]);
     s.assert_serves();
     let Some(pid) = server_pid(s.child.id()) else {
         eprintln!("skipped: /proc/PID/task/PID/children is not available");
@@ -135,7 +139,7 @@ fn stops_cleanly_on_sigterm_as_pid_1() {
 fn probe_works_from_an_empty_root() {
     require_scratch!();
     let root = Root::new("probe");
-    let s = start_in(&root.0, &[]);
+    let s = start_in(&root, &[]);
     let mut c = Command::new("unshare");
     c.args([
         "--fork",
@@ -147,7 +151,8 @@ fn probe_works_from_an_empty_root() {
         "chroot",
     ])
     .arg(&root.0)
-    .args(["/tinyapi", "--probe", "--listen", &s.addr.to_string()]);
+    .args(&root.1)
+    .args(["--probe", "--listen", &s.addr.to_string()]);
     clean_env(&mut c);
     let r = run(c, PATIENCE);
     assert_eq!(r.code, 0, "stderr {:?}", r.stderr);
