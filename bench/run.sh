@@ -178,6 +178,8 @@ cleanup() {
     local name
     [ -n "$hold_pid" ] && kill "$hold_pid" 2>/dev/null
     for name in "${!pid[@]}"; do
+        # Worker processes first (tinyapi --workers N, nginx), then the process started here.
+        kill -KILL $(ps -o pid= --ppid "${pid[$name]}" 2>/dev/null) 2>/dev/null || true
         kill -KILL "${pid[$name]}" 2>/dev/null || true
     done
     rm -rf "$work"

@@ -227,7 +227,9 @@ SCENARIOS = [
 ]
 
 PRIORITY = {
-    "rt": "SCHED_RR (chrt -r 1)",
+    "rt": "SCHED_RR (chrt -r 1) when pinned, niceness -10 when unpinned; the kernel still "
+          "lends other runnable processes up to 50 ms a second, which shows in p99 on a busy "
+          "machine",
     "nice": "niceness -10",
     "none": "default",
 }
@@ -370,7 +372,8 @@ def report(runs_path, memory_path, meta_path, out_path):
     others = [num(r.get("others_pct")) for r in rows if num(r.get("others_pct")) is not None]
     load = f"Load average {meta.get('load', '?')} at the start, {meta.get('load_end', '?')} at the end"
     if others:
-        load += (f"; CPU 0 time taken by other processes during pinned runs: median "
+        load += (f"; CPU 0 time used by other processes during pinned runs (time the server "
+                 f"left idle or lost): median "
                  f"{statistics.median(others):.0f}%, max {max(others):.0f}%")
     out("")
     out(load + ".")

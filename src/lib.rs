@@ -89,7 +89,11 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
         Err(e) => fatal(b"cannot set up signal handling", e),
     };
     sys::raise_fd_limit();
-    let listener = match sys::listen(&config.listen, server::LISTEN_BACKLOG) {
+    let listener = match sys::listen(
+        &config.listen,
+        server::LISTEN_BACKLOG,
+        config.header_timeout,
+    ) {
         Ok(l) => l,
         Err(e) => {
             let mut a = [0u8; 64];

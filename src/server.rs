@@ -28,8 +28,6 @@ const SPILL_SLOTS: usize = 128;
 const OUT_MAX: usize = 16 * 1024;
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 256;
-/// Connections accepted per listener wake-up before other events get a turn.
-const ACCEPT_BATCH: usize = 64;
 /// How long accepting pauses after running out of descriptors, instead of spinning.
 const ACCEPT_PAUSE_MS: u64 = 100;
 /// Time given to responses in flight after SIGTERM before the remaining connections close.
@@ -316,7 +314,7 @@ impl<'a> Worker<'a> {
             for i in 0..n {
                 let ev = self.mem.events[i];
                 match ev.token() {
-                    LISTENER => self.accept_batch(),
+                    LISTENER => self.accept_one(),
                     WAKE => self.begin_drain(),
                     SIGNALS => self.on_signal(),
                     slot => self.drive(slot as usize, ev.bits()),
@@ -364,24 +362,23 @@ impl<'a> Worker<'a> {
     // -----------------------------------------------------------------------------------------
     // Accepting and shutting down
 
-    fn accept_batch(&mut self) {
+    /// Accepts one connection per wake-up, as nginx does by default: the listener is
+    /// level-triggered, so more waiting connections are reported on the next turn, and no
+    /// accept is wasted on `EAGAIN`.
+    fn accept_one(&mut self) {
         if self.draining || !self.accepting {
             return;
         }
-        for _ in 0..ACCEPT_BATCH {
-            match sys::accept(&self.shared.listener) {
-                Ok((sock, peer)) => self.admit(sock, peer),
-                Err(Errno::AGAIN) => return,
-                Err(e) if e.is_resource_exhaustion() => {
-                    // A level-triggered listener would report the same pending connection
-                    // forever: stop watching it for a while (connections closing free fds).
-                    let _ = self.epoll.delete(&self.shared.listener);
-                    self.accepting = false;
-                    self.resume_accept_ms = self.now_ms + ACCEPT_PAUSE_MS;
-                    return;
-                }
-                Err(_) => {} // ECONNABORTED and the like: that client is gone, take the next
+        match sys::accept(&self.shared.listener) {
+            Ok((sock, peer)) => self.admit(sock, peer),
+            Err(e) if e.is_resource_exhaustion() => {
+                // A level-triggered listener would report the same pending connection
+                // forever: stop watching it for a while (connections closing free fds).
+                let _ = self.epoll.delete(&self.shared.listener);
+                self.accepting = false;
+                self.resume_accept_ms = self.now_ms + ACCEPT_PAUSE_MS;
             }
+            Err(_) => {} // EAGAIN (another worker took it), ECONNABORTED: nothing to do
         }
     }
 
@@ -396,11 +393,6 @@ impl<'a> Worker<'a> {
             sys::shutdown_write(&sock);
             return;
         };
-        let events = interest::READ | interest::WRITE | interest::READ_CLOSED | interest::EDGE;
-        if self.epoll.add(&sock, slot as u64, events).is_err() {
-            self.release_slot(slot);
-            return;
-        }
         let c = &mut self.mem.conns[slot];
         *c = Conn {
             sock: Some(sock),
@@ -410,8 +402,16 @@ impl<'a> Worker<'a> {
         };
         self.open += 1;
         bump(&self.shared.counters[self.id * COUNTER_STRIDE + 1], 1);
-        // The request often arrives with the connection: answer it without another wait.
+        // The request is already there (TCP_DEFER_ACCEPT): answer it first. A connection that
+        // closes right away is never registered with epoll; edge-triggered registration
+        // afterwards still reports data that arrived in between.
         self.drive(slot, interest::READ);
+        if let Some(sock) = &self.mem.conns[slot].sock {
+            let events = interest::READ | interest::WRITE | interest::READ_CLOSED | interest::EDGE;
+            if self.epoll.add(sock, slot as u64, events).is_err() {
+                self.close(slot);
+            }
+        }
     }
 
     fn on_signal(&mut self) {

@@ -152,11 +152,24 @@ fn stream_socket(addr: &Addr) -> Result<Fd> {
     syscall!(libc::syscall(libc::SYS_socket, family, kind, 0)).map(|fd| Fd(fd as c_int))
 }
 
-/// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)]).
-pub fn listen(addr: &Addr, backlog: c_int) -> Result<Fd> {
+/// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)], [tcp(7)]).
+/// Connections are handed over only once their first bytes arrived, or after `defer_secs`.
+pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32) -> Result<Fd> {
     let fd = stream_socket(addr)?;
     // SO_REUSEADDR: a restart may bind while old connections sit in TIME_WAIT.
     set_opt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    // TCP_NODELAY, inherited by every accepted socket (Linux): an answer must not wait for the
+    // ACK of the previous one (Nagle + delayed ACK), and no per-connection call is needed.
+    set_opt(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    // TCP_DEFER_ACCEPT: accept returns a connection with its request already readable, so it
+    // is read and answered at once, often without ever being registered with epoll; clients
+    // that connect and send nothing cost no descriptor until the timeout.
+    set_opt(
+        &fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        defer_secs as c_int,
+    )?;
     let (sa, len) = sockaddr(addr);
     syscall!(libc::bind(
         fd.0,
@@ -195,8 +208,6 @@ pub fn accept(listener: &Fd) -> Result<(Fd, Addr)> {
         flags
     ))?;
     let fd = Fd(fd as c_int);
-    // TCP_NODELAY: a response must not wait for the ACK of the previous one (Nagle + delayed ACK).
-    set_opt(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
     Ok((fd, from_sockaddr(&sa)))
 }
 

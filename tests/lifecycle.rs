@@ -185,7 +185,9 @@ fn connections_over_the_cap_get_503_while_the_others_are_served() {
     let mut b = s.connect();
     assert_eq!(a.exchange(GET_OK), alwaysok_response(""));
     assert_eq!(b.exchange(GET_OK), alwaysok_response(""));
+    // The listener defers accepting until a client sends (TCP_DEFER_ACCEPT): send first.
     let mut c = s.connect();
+    c.send(GET_OK.as_bytes());
     assert_eq!(
         c.normalized(false),
         error_response(503, "Service Unavailable")
