@@ -1,7 +1,7 @@
 //! The event loop: workers, connections and their buffers.
 //!
 //! Each worker thread owns an epoll instance, a table of connections and a pool of spill
-//! buffers, all reserved in `.bss` (see [`Memory`]): nothing is allocated at run time and
+//! buffers, all reserved in `.bss` (see `Memory`): nothing is allocated at run time and
 //! untouched memory costs no RSS. All workers watch one shared listening socket with
 //! `EPOLLEXCLUSIVE`, so a new connection wakes one worker, not all.
 //!
@@ -153,7 +153,7 @@ pub struct Shared {
     pub config: Config,
     /// Worker processes.
     pub workers: usize,
-    /// Counters in memory shared by all workers (see [`COUNTER_STRIDE`]).
+    /// Counters in memory shared by all workers (see `COUNTER_STRIDE`).
     pub counters: &'static [AtomicU64],
     /// Monotonic time of start-up, for uptime and deadlines.
     pub started_ms: u64,

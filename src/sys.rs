@@ -2,7 +2,7 @@
 //!
 //! Every `unsafe` block and every libc call of the crate is here, behind safe wrappers:
 //! descriptors are owned by [`Fd`] (closed on drop), failures are [`Errno`] values, and `EINTR`
-//! is retried in one place, the [`syscall!`] macro. Sockets are always opened with
+//! is retried in one place, the `syscall!` macro. Sockets are always opened with
 //! `SOCK_NONBLOCK | SOCK_CLOEXEC`.
 #![allow(unsafe_code)]
 
@@ -154,6 +154,10 @@ fn stream_socket(addr: &Addr) -> Result<Fd> {
 
 /// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)], [tcp(7)]).
 /// Connections are handed over only once their first bytes arrived, or after `defer_secs`.
+///
+/// [socket(7)]: https://man7.org/linux/man-pages/man7/socket.7.html
+/// [listen(2)]: https://man7.org/linux/man-pages/man2/listen.2.html
+/// [tcp(7)]: https://man7.org/linux/man-pages/man7/tcp.7.html
 pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32) -> Result<Fd> {
     let fd = stream_socket(addr)?;
     // SO_REUSEADDR: a restart may bind while old connections sit in TIME_WAIT.
@@ -181,6 +185,8 @@ pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32) -> Result<Fd> {
 }
 
 /// The address a socket is bound to ([getsockname(2)]): reveals the port chosen for port 0.
+///
+/// [getsockname(2)]: https://man7.org/linux/man-pages/man2/getsockname.2.html
 pub fn local_addr(fd: &Fd) -> Result<Addr> {
     // SAFETY: all-zero is a valid sockaddr_in6.
     let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
@@ -194,6 +200,8 @@ pub fn local_addr(fd: &Fd) -> Result<Addr> {
 }
 
 /// Accepts a connection as a non-blocking, close-on-exec socket ([accept4(2)]).
+///
+/// [accept4(2)]: https://man7.org/linux/man-pages/man2/accept4.2.html
 pub fn accept(listener: &Fd) -> Result<(Fd, Addr)> {
     // SAFETY: all-zero is a valid sockaddr_in6.
     let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
@@ -214,6 +222,8 @@ pub fn accept(listener: &Fd) -> Result<(Fd, Addr)> {
 /// Connects a blocking socket whose connect, sends and receives each give up after
 /// `timeout_ms` ([socket(7)] `SO_SNDTIMEO`, which Linux applies to connect too, and
 /// `SO_RCVTIMEO`). For the probe, a short-lived client.
+///
+/// [socket(7)]: https://man7.org/linux/man-pages/man7/socket.7.html
 pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
     let family = if addr.v6 {
         libc::AF_INET6
@@ -241,6 +251,8 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
 }
 
 /// Reads into `buf` ([recv(2)]); `Ok(0)` is end of stream.
+///
+/// [recv(2)]: https://man7.org/linux/man-pages/man2/recv.2.html
 pub fn recv(fd: &Fd, buf: &mut [u8]) -> Result<usize> {
     syscall!(libc::recv(
         fd.0,
@@ -252,6 +264,8 @@ pub fn recv(fd: &Fd, buf: &mut [u8]) -> Result<usize> {
 }
 
 /// Sends from `buf` without ever raising SIGPIPE ([send(2)], `MSG_NOSIGNAL`).
+///
+/// [send(2)]: https://man7.org/linux/man-pages/man2/send.2.html
 pub fn send(fd: &Fd, buf: &[u8]) -> Result<usize> {
     syscall!(libc::send(
         fd.0,
@@ -264,6 +278,8 @@ pub fn send(fd: &Fd, buf: &[u8]) -> Result<usize> {
 
 /// Half-closes the sending side ([shutdown(2)]): the peer sees end of stream while unread input
 /// can still be drained, so closing does not reset the connection under the last response.
+///
+/// [shutdown(2)]: https://man7.org/linux/man-pages/man2/shutdown.2.html
 pub fn shutdown_write(fd: &Fd) {
     // SAFETY: fd is a live socket; failure only means it is already shut or reset.
     unsafe { libc::shutdown(fd.0, libc::SHUT_WR) };
@@ -309,16 +325,22 @@ pub mod interest {
 }
 
 /// An epoll instance ([epoll(7)]).
+///
+/// [epoll(7)]: https://man7.org/linux/man-pages/man7/epoll.7.html
 pub struct Epoll(Fd);
 
 impl Epoll {
     /// Creates a close-on-exec epoll instance ([epoll_create1(2)]).
+    ///
+    /// [epoll_create1(2)]: https://man7.org/linux/man-pages/man2/epoll_create1.2.html
     pub fn new() -> Result<Epoll> {
         syscall!(libc::syscall(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC))
             .map(|fd| Epoll(Fd(fd as c_int)))
     }
 
     /// Watches `fd` for `events`, reporting `token` ([epoll_ctl(2)]).
+    ///
+    /// [epoll_ctl(2)]: https://man7.org/linux/man-pages/man2/epoll_ctl.2.html
     pub fn add(&self, fd: &Fd, token: u64, events: u32) -> Result<()> {
         let mut ev = libc::epoll_event { events, u64: token };
         syscall!(libc::epoll_ctl(
@@ -343,6 +365,8 @@ impl Epoll {
     }
 
     /// Waits for events, at most `timeout_ms` (-1: forever) ([epoll_wait(2)]).
+    ///
+    /// [epoll_wait(2)]: https://man7.org/linux/man-pages/man2/epoll_wait.2.html
     pub fn wait(&self, events: &mut [Event], timeout_ms: c_int) -> Result<usize> {
         let p = events.as_mut_ptr() as *mut libc::epoll_event;
         syscall!(libc::epoll_wait(
@@ -361,6 +385,8 @@ impl Epoll {
 /// Blocks SIGTERM, SIGINT and SIGCHLD (for this process and the workers it forks) and returns
 /// a signalfd that reports them ([signalfd(2)]). SIGPIPE is blocked too (never read), so
 /// writing to a closed stdout is an `EPIPE` error, not death.
+///
+/// [signalfd(2)]: https://man7.org/linux/man-pages/man2/signalfd.2.html
 pub fn shutdown_signals() -> Result<Fd> {
     // The kernel's sigset is one 64-bit word, bit N-1 for signal N (rt_sigprocmask(2)).
     let bit = |sig: c_int| 1u64 << (sig - 1);
@@ -400,6 +426,8 @@ pub fn take_signal(fd: &Fd) -> Result<u32> {
 }
 
 /// A non-blocking eventfd ([eventfd(2)]): one write wakes every epoll watching it.
+///
+/// [eventfd(2)]: https://man7.org/linux/man-pages/man2/eventfd.2.html
 pub fn eventfd() -> Result<Fd> {
     syscall!(libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)).map(Fd)
 }
@@ -415,6 +443,8 @@ pub fn notify(fd: &Fd) {
 // Process, time, output
 
 /// Writes to a descriptor once ([write(2)]).
+///
+/// [write(2)]: https://man7.org/linux/man-pages/man2/write.2.html
 pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
     syscall!(libc::write(fd, buf.as_ptr() as *const c_void, buf.len())).map(|n| n as usize)
 }
@@ -447,6 +477,8 @@ pub fn stdout_nonblocking() {
 }
 
 /// Ends the whole process (every thread) at once with `code` ([exit_group(2)]).
+///
+/// [exit_group(2)]: https://man7.org/linux/man-pages/man2/exit_group.2.html
 pub fn exit(code: c_int) -> ! {
     // SAFETY: _exit never returns and needs no cleanup from us.
     unsafe { libc::_exit(code) }
@@ -483,6 +515,8 @@ pub fn monotonic() -> Time {
 
 /// The number of CPUs this process may run on ([sched_getaffinity(2)]): respects
 /// `taskset` and `docker run --cpuset-cpus`.
+///
+/// [sched_getaffinity(2)]: https://man7.org/linux/man-pages/man2/sched_getaffinity.2.html
 pub fn usable_cpus() -> usize {
     let mut set = [0u64; 16]; // 1024 CPUs, the kernel's default cpumask size
     let p = set.as_mut_ptr();
@@ -500,6 +534,8 @@ pub fn usable_cpus() -> usize {
 /// Raises the soft limit on open descriptors to the hard limit ([setrlimit(2)]): each
 /// connection is a descriptor, and the common soft default of 1024 is far below what one
 /// worker can hold.
+///
+/// [setrlimit(2)]: https://man7.org/linux/man-pages/man2/setrlimit.2.html
 pub fn raise_fd_limit() {
     // SAFETY: rlimit is plain data; the kernel validates the new value. prlimit64 directly:
     // musl's setrlimit pulls in its all-threads broadcast machinery.
@@ -592,7 +628,7 @@ extern "C" fn main(
 // ---------------------------------------------------------------------------------------------
 // Worker processes and statically reserved memory
 
-/// Proof of being the program's one flow of control: made once, in [`main`], and passed down
+/// Proof of being the program's one flow of control: made once, in `main`, and passed down
 /// by `&mut`. tinyapi has no threads (workers are processes), so holding `&mut Process` means
 /// nothing else in this process is running code that could hold another.
 pub struct Process(());
@@ -638,6 +674,8 @@ pub type Pid = i32;
 /// atfork machinery, which a single-threaded program does not need). Returns `None` in the
 /// child and the child's pid in the parent. The child asks for SIGKILL when its parent dies,
 /// so workers never outlive the server.
+///
+/// [clone(2)]: https://man7.org/linux/man-pages/man2/clone.2.html
 pub fn fork() -> Result<Option<Pid>> {
     // SAFETY: getpid only returns a number.
     let parent = unsafe { libc::syscall(libc::SYS_getpid) };
@@ -665,6 +703,8 @@ pub fn fork() -> Result<Option<Pid>> {
 
 /// Reaps one exited child without waiting ([wait4(2)], `WNOHANG`): its pid and exit status
 /// (128 + signal number when killed).
+///
+/// [wait4(2)]: https://man7.org/linux/man-pages/man2/wait4.2.html
 pub fn reap_child() -> Option<(Pid, i32)> {
     let mut status: c_int = 0;
     let p = &mut status as *mut c_int;
@@ -683,6 +723,8 @@ pub fn reap_child() -> Option<(Pid, i32)> {
 }
 
 /// Sends SIGKILL to a child ([kill(2)]).
+///
+/// [kill(2)]: https://man7.org/linux/man-pages/man2/kill.2.html
 pub fn kill(pid: Pid) {
     // SAFETY: kill reads only its integer arguments.
     unsafe { libc::syscall(libc::SYS_kill, pid, libc::SIGKILL) };
@@ -690,6 +732,8 @@ pub fn kill(pid: Pid) {
 
 /// Counters shared by every worker process: anonymous shared memory ([mmap(2)]), zeroed by
 /// the kernel, created before the workers are forked so all of them see the same pages.
+///
+/// [mmap(2)]: https://man7.org/linux/man-pages/man2/mmap.2.html
 pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU64]> {
     let len = n * size_of::<u64>();
     let prot = libc::PROT_READ | libc::PROT_WRITE;
@@ -761,9 +805,12 @@ static FILTER: [libc::sock_filter; FILTER_LEN] = {
     f
 };
 
-/// Forbids gaining privileges and every system call outside [`ALLOWED`] for the rest of this
+/// Forbids gaining privileges and every system call outside `ALLOWED` for the rest of this
 /// process's life ([prctl(2)] `PR_SET_NO_NEW_PRIVS`, [seccomp(2)]). A forbidden call kills the
 /// process with SIGSYS: code running inside the server can serve sockets and nothing else.
+///
+/// [prctl(2)]: https://man7.org/linux/man-pages/man2/prctl.2.html
+/// [seccomp(2)]: https://man7.org/linux/man-pages/man2/seccomp.2.html
 pub fn lock_down() -> Result<()> {
     syscall!(libc::syscall(
         libc::SYS_prctl,
