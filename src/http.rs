@@ -204,7 +204,13 @@ fn judge(
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if is(name, b"host") {
-            hosts += 1;
+            // uri-host [":" port] (RFC 9112 §3.2): whitespace, '/', '@' or non-ASCII make an
+            // invalid value, a 400 like a missing or repeated Host.
+            let bad = h
+                .value
+                .iter()
+                .any(|&b| b <= b' ' || b == b'/' || b == b'@' || b > b'~');
+            hosts += 1 + bad as u32;
         } else if is(name, b"content-length") {
             lengths += 1;
             length = parse_decimal(h.value, u64::MAX);
@@ -239,10 +245,11 @@ fn judge(
 
     x.keep_alive = !ctx.draining && !close && (minor == 1 || keep);
     let route = match path_of(x.target) {
-        b"/" => Route::Index,
-        b"/alwaysok" => Route::AlwaysOk,
-        b"/healthcheck" => Route::Healthcheck,
-        b"/panic" => Route::Panic,
+        None => return Some(Err(Status::BadRequest)),
+        Some(b"/") => Route::Index,
+        Some(b"/alwaysok") => Route::AlwaysOk,
+        Some(b"/healthcheck") => Route::Healthcheck,
+        Some(b"/panic") => Route::Panic,
         _ => return Some(Err(Status::NotFound)),
     };
     if x.method != b"GET" && x.method != b"HEAD" {
@@ -333,9 +340,10 @@ fn health_json<'b>(json: &'b mut [u8; 160], ctx: &Context) -> &'b [u8] {
     &json[..n]
 }
 
-/// The path of a request target: the query is not part of routing, and an absolute-form target
-/// (`http://host/path`) routes by its path (RFC 9112 §3.2.2).
-fn path_of(target: &[u8]) -> &[u8] {
+/// The path of a request target, or `None` when it has none of the forms of RFC 9112 §3.2: the
+/// query is not part of routing, and an absolute-form target (`http://host/path`) routes by its
+/// path (§3.2.2).
+fn path_of(target: &[u8]) -> Option<&[u8]> {
     let mut path = target;
     for scheme in [&b"http://"[..], b"https://"] {
         if target.len() >= scheme.len() && is(&target[..scheme.len()], scheme) {
@@ -346,10 +354,14 @@ fn path_of(target: &[u8]) -> &[u8] {
             };
         }
     }
-    match path.iter().position(|&b| b == b'?') {
+    // Origin form starts with '/'; '*' (asterisk form) names no resource here: 404.
+    if !path.starts_with(b"/") && path != b"*" {
+        return None;
+    }
+    Some(match path.iter().position(|&b| b == b'?') {
         Some(i) => &path[..i],
         None => path,
-    }
+    })
 }
 
 /// ASCII case-insensitive equality with `lower`, which is lowercase. A plain loop: core's
@@ -697,6 +709,9 @@ mod test {
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             b"GET / FTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET alwaysok HTTP/1.1\r\nHost: x\r\n\r\n", // no leading '/'
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",      // invalid Host
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
         ];
         for req in bad {
             let (out, seen) = run(req, false);

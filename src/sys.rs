@@ -749,13 +749,12 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
 
 /// The system calls a running worker makes, most frequent first (the filter tests them in
 /// order). Everything else (open, execve, connect, mmap, ...) kills the process.
-const ALLOWED: [libc::c_long; 16] = [
+const ALLOWED: [libc::c_long; 15] = [
     libc::SYS_epoll_pwait, // musl's epoll_wait
     libc::SYS_recvfrom,    // recv
     libc::SYS_sendto,      // send
     libc::SYS_accept4,
     libc::SYS_close,
-    libc::SYS_setsockopt, // TCP_NODELAY on accepted sockets
     libc::SYS_epoll_ctl,
     libc::SYS_write, // the log, eventfd wake-up
     libc::SYS_read,  // signalfd

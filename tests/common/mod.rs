@@ -18,9 +18,10 @@
 //!   TINYAPI_TEST_TARGET=aarch64 cargo test --release
 //!   ```
 //!
-//!   Every command from [`tinyapi`] runs it that way. What emulation cannot show (the seccomp
-//!   filter) is skipped with a printed `skipped:` line; the PID of a server is qemu's, which
-//!   carries the guest's status, exit code, descriptors and children.
+//!   Every command from [`tinyapi`] runs it that way, and [`install_in`] puts qemu next to it
+//!   in an empty root. What emulation cannot show (the seccomp filter) is skipped with a
+//!   printed `skipped under qemu-aarch64-static: why` line. The PID of a server is qemu's,
+//!   which carries the guest's exit status, descriptors, sockets and worker processes.
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
@@ -114,7 +115,36 @@ pub fn binary() -> PathBuf {
         "{} is not an arm64 executable",
         path.display()
     );
+    // Cargo rebuilds only the native binary for the tests: an older cross build would be
+    // tested in its place without a word.
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap();
+    if let Some(newer) = newest_source().filter(|(t, _)| *t > built) {
+        panic!(
+            "{} is older than {}; rebuild it with `cargo build --release --target \
+             aarch64-unknown-linux-musl`",
+            path.display(),
+            newer.1.display()
+        );
+    }
     path
+}
+
+/// The most recently modified file the binary is built from, and when.
+fn newest_source() -> Option<(SystemTime, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs", ".cargo/config.toml"]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+    files.extend(
+        std::fs::read_dir(root.join("src"))
+            .ok()?
+            .filter_map(|e| Some(e.ok()?.path())),
+    );
+    files
+        .into_iter()
+        .filter_map(|f| Some((std::fs::metadata(&f).ok()?.modified().ok()?, f)))
+        .max()
 }
 
 /// The emulator binary, found on `PATH`, when the target needs one.
@@ -123,14 +153,8 @@ pub fn emulator() -> Option<PathBuf> {
     if !emulated() {
         return None;
     }
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(QEMU_AARCH64))
-            .find(|f| f.is_file())
-    });
-    Some(
-        found.unwrap_or_else(|| panic!("{QEMU_AARCH64} is not installed (it is on no PATH entry)")),
-    )
+    let found = find_tool(QEMU_AARCH64);
+    Some(found.unwrap_or_else(|| panic!("{QEMU_AARCH64} is not on PATH")))
 }
 
 /// The program and leading arguments that run the binary under test.
@@ -1035,4 +1059,42 @@ fn find_listening_port(pid: i32) -> Option<u16> {
             None
         }
     })
+}
+
+/// The value of `field` in /proc/PID/status (`Seccomp`, `NoNewPrivs`, ...), without the tab.
+pub fn proc_status(pid: i32, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(":\t")?;
+        Some(v.to_string())
+    })
+}
+
+/// CPU time process `pid` has used (user + system, all its threads), from /proc/PID/stat.
+#[track_caller]
+pub fn cpu_time(pid: i32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e}"));
+    // Fields after the command name, which is in parentheses and may contain spaces: the
+    // state is field 3, utime field 14, stime field 15.
+    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// How many descriptors process `pid` has open, from /proc/PID/fd.
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Where `tool` is on `PATH`, if anywhere.
+pub fn find_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|f| f.is_file())
 }
