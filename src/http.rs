@@ -189,9 +189,13 @@ fn judge(
         Ok(httparse::Status::Partial) if input.len() < HEAD_MAX => return None,
         // The buffer is full and the head has not ended.
         Ok(httparse::Status::Partial) => return Some(Err(Status::HeadersTooLarge)),
-        Err(httparse::Error::Version) if version_like(input) => {
-            return Some(Err(Status::VersionNotSupported))
-        }
+        Err(httparse::Error::Version) => match version_like(input) {
+            // httparse stops at the first wrong byte: wait for the whole line before telling
+            // a version we do not speak (505) from a malformed line (400).
+            None if input.len() < HEAD_MAX => return None,
+            Some(true) => return Some(Err(Status::VersionNotSupported)),
+            _ => return Some(Err(Status::BadRequest)),
+        },
         Err(httparse::Error::TooManyHeaders) => return Some(Err(Status::HeadersTooLarge)),
         Err(_) => return Some(Err(Status::BadRequest)),
     };
@@ -385,20 +389,27 @@ fn crlf_only(head: &[u8]) -> bool {
     true
 }
 
-/// True when the request line ends in a well-formed `HTTP/x.y`: a version we do not speak
-/// (505), as opposed to a malformed line (400).
-fn version_like(input: &[u8]) -> bool {
-    let end = input
+/// Whether the request line is `METHOD TARGET HTTP/x.y`: a version we do not speak (505), as
+/// opposed to a malformed line (400). `None` while the line has not ended.
+fn version_like(input: &[u8]) -> Option<bool> {
+    // Empty lines before the request line are skipped, as httparse skips them.
+    let start = input
         .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
+        .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(input.len());
-    let line = &input[..end];
+    let rest = &input[start..];
+    let line = &rest[..rest.iter().position(|&b| b == b'\r' || b == b'\n')?];
+    // Exactly three words: method, target, version.
+    let spaces = line.iter().filter(|&&b| b == b' ').count();
     let v = &line[line.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1)..];
-    v.len() == 8
-        && v.starts_with(b"HTTP/")
-        && v[5].is_ascii_digit()
-        && v[6] == b'.'
-        && v[7].is_ascii_digit()
+    Some(
+        spaces == 2
+            && v.len() == 8
+            && v.starts_with(b"HTTP/")
+            && v[5].is_ascii_digit()
+            && v[6] == b'.'
+            && v[7].is_ascii_digit(),
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tinyapi_fuzz::http::{Context, HEAD_MAX};
-use tinyapi_fuzz::{serve, small_counters, Transcript, DATE, FILL};
+use tinyapi_fuzz::{serve, small_counters, DATE, FILL};
 
 /// Bytes at the start of the input that choose the read sizes.
 const SIZES: usize = 4;
@@ -31,8 +31,7 @@ fuzz_target!(|data: &[u8]| {
         0 => FILL,
         n => n as usize,
     });
-    if pieces != whole && !(cfg!(feature = "allow-split-version") && split_version(&whole, &pieces))
-    {
+    if pieces != whole {
         panic!(
             "read sizes {sizes:?} change the answers to {:?}\n\
              all at once: {:?} {:?}\n\
@@ -45,26 +44,3 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 });
-
-/// The two runs differ only in the last answer, one saying 400 and the other 505: the read
-/// boundary fell inside the version of the request line.
-fn split_version(a: &Transcript, b: &Transcript) -> bool {
-    let n = a.verdicts.len();
-    if n == 0 || b.verdicts.len() != n || a.verdicts[..n - 1] != b.verdicts[..n - 1] {
-        return false;
-    }
-    let mut last = [a.verdicts[n - 1].status, b.verdicts[n - 1].status];
-    last.sort();
-    // Every answer before the last one is the same, byte for byte.
-    let before = |t: &Transcript| t.output.len() - last_response_len(&t.output);
-    last == [400, 505] && a.output[..before(a)] == b.output[..before(b)]
-}
-
-/// Length of the last response in `output` (responses start with their status line).
-fn last_response_len(output: &[u8]) -> usize {
-    let start = output
-        .windows(9)
-        .rposition(|w| w == b"HTTP/1.1 ")
-        .unwrap_or(0);
-    output.len() - start
-}

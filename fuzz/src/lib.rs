@@ -104,6 +104,17 @@ pub fn serve(
                 break;
             };
             check(input, ctx, &x, b.as_bytes());
+            if input.len() == HEAD_MAX
+                && find(input, b"\n\r\n").is_none()
+                && find(input, b"\n\n").is_none()
+            {
+                // A full buffer without the end of a head: the head is too large (or malformed).
+                assert!(
+                    matches!(x.status.code(), 400 | 414 | 431 | 505) && !x.keep_alive,
+                    "a full buffer without a complete head got {}",
+                    x.status.code()
+                );
+            }
             used += x.consumed;
             t.output.extend_from_slice(b.as_bytes());
             let closing = !x.keep_alive || x.exit;
@@ -221,11 +232,6 @@ pub fn check(input: &[u8], ctx: &Context, x: &Exchange, response: &[u8]) {
     // The body: what Content-Length announces, or nothing at all for HEAD (RFC 9112 §6.3).
     assert_eq!(body.len(), x.body_len, "body_len vs body in {:?}", shown());
     if x.method == b"HEAD" {
-        assert_head_matches_get(input, ctx, x, head);
-    }
-    let head_only = x.method == b"HEAD"
-        && (!cfg!(feature = "allow-head-body") || matches!(code, 200 | 500 | 503));
-    if head_only {
         assert_eq!(
             x.body_len,
             0,
@@ -233,6 +239,7 @@ pub fn check(input: &[u8], ctx: &Context, x: &Exchange, response: &[u8]) {
             shown(),
             String::from_utf8_lossy(input)
         );
+        assert_head_matches_get(input, ctx, x, head);
     } else {
         assert_eq!(
             length,
@@ -258,6 +265,38 @@ pub fn check(input: &[u8], ctx: &Context, x: &Exchange, response: &[u8]) {
         assert!(x.minor.is_some(), "kept without a parsed version");
         assert!(find(&input[..x.consumed], b"\r\n\r\n").is_some());
     }
+    if code == 505 {
+        assert!(
+            names_other_version(input),
+            "505 for a request line that names no version other than 1.0 and 1.1: {:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
+/// True when the request line (after any leading empty lines, up to CR, LF or the end of what
+/// has arrived) is `METHOD SP TARGET SP HTTP/d.d` with a version other than 1.0 and 1.1: the
+/// only request that 505 answers (RFC 9110 §15.6.6); a malformed line is 400.
+fn names_other_version(input: &[u8]) -> bool {
+    let start = input
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(input.len());
+    let line = &input[start..];
+    let line = &line[..line
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(line.len())];
+    let words: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let v = words.last().copied().unwrap_or_default();
+    words.len() == 3
+        && v.len() == 8
+        && v.starts_with(b"HTTP/")
+        && v[5].is_ascii_digit()
+        && v[6] == b'.'
+        && v[7].is_ascii_digit()
+        && v != b"HTTP/1.0"
+        && v != b"HTTP/1.1"
 }
 
 /// The answer to HEAD has the head of the answer to the same request made with GET (RFC 9110
