@@ -86,7 +86,7 @@ pub fn start(args: sys::Args, process: &mut sys::Process) -> i32 {
 fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
     let signals = match sys::shutdown_signals() {
         Ok(s) => s,
-        Err(e) => fatal(b"cannot set up signal handling", e),
+        Err(e) => fatal(b"cannot block signals", e),
     };
     sys::raise_fd_limit();
     let listener = match sys::listen(
@@ -106,7 +106,7 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
     let bound = sys::local_addr(&listener).unwrap_or(config.listen);
     let wake = match sys::eventfd() {
         Ok(w) => w,
-        Err(e) => fatal(b"cannot create an eventfd", e),
+        Err(e) => fatal(b"cannot create eventfd", e),
     };
     let workers = match config.workers {
         0 => sys::usable_cpus().min(config::MAX_WORKERS),
@@ -118,7 +118,7 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
     }
     let shared = match server::shared(listener, wake, config, workers) {
         Ok(s) => s,
-        Err(e) => fatal(b"cannot map shared counters", e),
+        Err(e) => fatal(b"cannot map counters", e),
     };
     server::serve(&shared, signals, process);
     say(sys::STDOUT, &[b"tinyapi stopped\n"]);

@@ -205,7 +205,7 @@ pub fn serve(shared: &Shared, signals: Fd, process: &mut Process) {
                 Worker::new(id, shared, None, process).run();
                 sys::exit(0);
             }
-            Err(e) => crate::fatal(b"cannot start a worker process", e),
+            Err(e) => crate::fatal(b"cannot fork a worker", e),
         }
     }
     let mut w = Worker::new(0, shared, Some(signals), process);
@@ -252,7 +252,7 @@ impl<'a> Worker<'a> {
         };
         let epoll = match Epoll::new() {
             Ok(e) => e,
-            Err(e) => crate::fatal(b"cannot create an epoll instance", e),
+            Err(e) => crate::fatal(b"cannot create epoll", e),
         };
         // The listener is level-triggered: connections left in the queue after a batch are
         // reported again on the next turn.
@@ -268,7 +268,7 @@ impl<'a> Worker<'a> {
                 None => Ok(()),
             });
         if let Err(e) = reg {
-            crate::fatal(b"cannot watch the listening socket", e);
+            crate::fatal(b"cannot watch the listener", e);
         }
         let mut w = Worker {
             id,

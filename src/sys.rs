@@ -37,7 +37,7 @@ impl Errno {
         match self.0 {
             libc::EADDRINUSE => b"address already in use",
             libc::EACCES => b"permission denied",
-            libc::EADDRNOTAVAIL => b"address not available on this host",
+            libc::EADDRNOTAVAIL => b"address not available",
             libc::ECONNREFUSED => b"connection refused",
             libc::ETIMEDOUT | libc::EAGAIN | libc::EINPROGRESS => b"timed out",
             libc::EMFILE => b"too many open files",
