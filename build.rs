@@ -57,6 +57,10 @@ fn main() {
     for a in args {
         link_arg(a);
     }
+    if direct {
+        // lld only: fold functions whose machine code is identical.
+        link_arg("--icf=all");
+    }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
     // thirteen (~600 bytes). Unwind tables are dropped (panic = "abort" never unwinds), except

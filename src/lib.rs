@@ -89,11 +89,12 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
         Err(e) => fatal(b"cannot block signals", e),
     };
     sys::raise_fd_limit();
-    let listener = match sys::listen(
-        &config.listen,
-        server::LISTEN_BACKLOG,
-        config.header_timeout,
-    ) {
+    let workers = match config.workers {
+        0 => sys::usable_cpus().min(config::MAX_WORKERS),
+        n => n,
+    };
+    let backlog = server::LISTEN_BACKLOG;
+    let listener = match sys::listen(&config.listen, backlog, config.header_timeout, workers > 1) {
         Ok(l) => l,
         Err(e) => {
             let mut a = [0u8; 64];
@@ -108,19 +109,15 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(w) => w,
         Err(e) => fatal(b"cannot create eventfd", e),
     };
-    let workers = match config.workers {
-        0 => sys::usable_cpus().min(config::MAX_WORKERS),
-        n => n,
-    };
     announce(&bound, workers);
     if config.log {
         sys::stdout_nonblocking();
     }
-    let shared = match server::shared(listener, wake, config, workers) {
+    let shared = match server::shared(bound, wake, config, workers) {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };
-    server::serve(&shared, signals, process);
+    server::serve(&shared, listener, signals, process);
     say(sys::STDOUT, &[b"tinyapi stopped\n"]);
     0
 }

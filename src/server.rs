@@ -2,8 +2,8 @@
 //!
 //! Each worker thread owns an epoll instance, a table of connections and a pool of spill
 //! buffers, all reserved in `.bss` (see `Memory`): nothing is allocated at run time and
-//! untouched memory costs no RSS. All workers watch one shared listening socket with
-//! `EPOLLEXCLUSIVE`, so a new connection wakes one worker, not all.
+//! untouched memory costs no RSS. Each worker has its own listening socket on the same address
+//! (`SO_REUSEPORT`), so the kernel spreads new connections evenly and wakes one worker for each.
 //!
 //! A connection normally owns no buffer. Input is read into the worker's read buffer, every
 //! complete request in it is answered into the worker's output buffer, and that is sent in one
@@ -145,8 +145,8 @@ fn monotonic_ms() -> u64 {
 
 /// What every worker shares, set up by `serve` before the workers are forked.
 pub struct Shared {
-    /// The listening socket, watched by every worker.
-    pub listener: Fd,
+    /// The address every worker's listening socket is bound to.
+    pub bound: Addr,
     /// Written once when shutdown begins; every worker watches it.
     pub wake: Fd,
     /// The configuration.
@@ -170,17 +170,18 @@ impl Shared {
     fn health(&self) -> Health {
         Health {
             uptime_secs: (monotonic_ms() - self.started_ms) / 1000,
-            requests: self.total(0),
+            // Asked while answering a request, which counts as served.
+            requests: self.total(0) + 1,
             connections: self.total(1),
         }
     }
 }
 
 /// Sets up shared state for `workers` worker processes.
-pub fn shared(listener: Fd, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
+pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
     let counters = sys::shared_counters(MAX_WORKERS * COUNTER_STRIDE)?;
     Ok(Shared {
-        listener,
+        bound,
         wake,
         config,
         workers,
@@ -194,7 +195,7 @@ pub fn shared(listener: Fd, wake: Fd, config: Config, workers: usize) -> sys::Re
 /// SIGINT. When a worker dies otherwise (`/panic` in a child), the whole server exits with
 /// status 1, as a single process would.
 #[inline(never)] // smaller out of line
-pub fn serve(shared: &Shared, signals: Fd, process: &mut Process) {
+pub fn serve(shared: &Shared, listener: Fd, signals: Fd, process: &mut Process) {
     let workers = shared.workers;
     let mut children = [0; MAX_WORKERS];
     for (id, child) in children.iter_mut().enumerate().take(workers).skip(1) {
@@ -202,13 +203,20 @@ pub fn serve(shared: &Shared, signals: Fd, process: &mut Process) {
             Ok(Some(pid)) => *child = pid,
             Ok(None) => {
                 drop(signals);
-                Worker::new(id, shared, None, process).run();
+                // A listening socket of its own in the same SO_REUSEPORT group: the kernel
+                // spreads connections evenly, where one shared socket would not.
+                let config = &shared.config;
+                let own = sys::listen(&shared.bound, LISTEN_BACKLOG, config.header_timeout, true);
+                let Ok(own) = own else {
+                    crate::fatal(b"cannot listen", Errno(0))
+                };
+                Worker::new(id, shared, own, None, process).run();
                 sys::exit(0);
             }
             Err(e) => crate::fatal(b"cannot fork a worker", e),
         }
     }
-    let mut w = Worker::new(0, shared, Some(signals), process);
+    let mut w = Worker::new(0, shared, listener, Some(signals), process);
     w.children = children;
     w.run();
 }
@@ -219,6 +227,7 @@ struct Worker<'a> {
     children: [sys::Pid; MAX_WORKERS],
     epoll: Epoll,
     shared: &'a Shared,
+    listener: Fd,
     signals: Option<Fd>,
     mem: &'static mut Memory,
     stamps: Stamps,
@@ -244,6 +253,7 @@ impl<'a> Worker<'a> {
     fn new(
         id: usize,
         shared: &'a Shared,
+        listener: Fd,
         signals: Option<Fd>,
         process: &mut Process,
     ) -> Worker<'a> {
@@ -257,11 +267,7 @@ impl<'a> Worker<'a> {
         // The listener is level-triggered: connections left in the queue after a batch are
         // reported again on the next turn.
         let reg = epoll
-            .add(
-                &shared.listener,
-                LISTENER,
-                interest::READ | interest::EXCLUSIVE,
-            )
+            .add(&listener, LISTENER, interest::READ)
             .and_then(|_| epoll.add(&shared.wake, WAKE, interest::READ))
             .and_then(|_| match &signals {
                 Some(s) => epoll.add(s, SIGNALS, interest::READ),
@@ -275,6 +281,7 @@ impl<'a> Worker<'a> {
             children: [0; MAX_WORKERS],
             epoll,
             shared,
+            listener,
             signals,
             mem,
             stamps: Stamps::at(sys::wall_clock().secs),
@@ -327,11 +334,7 @@ impl<'a> Worker<'a> {
             if !self.accepting && !self.draining && self.now_ms >= self.resume_accept_ms {
                 self.accepting = self
                     .epoll
-                    .add(
-                        &self.shared.listener,
-                        LISTENER,
-                        interest::READ | interest::EXCLUSIVE,
-                    )
+                    .add(&self.listener, LISTENER, interest::READ)
                     .is_ok();
             }
             self.mem.log.flush();
@@ -369,12 +372,12 @@ impl<'a> Worker<'a> {
         if self.draining || !self.accepting {
             return;
         }
-        match sys::accept(&self.shared.listener) {
+        match sys::accept(&self.listener) {
             Ok((sock, peer)) => self.admit(sock, peer),
             Err(e) if e.is_resource_exhaustion() => {
                 // A level-triggered listener would report the same pending connection
                 // forever: stop watching it for a while (connections closing free fds).
-                let _ = self.epoll.delete(&self.shared.listener);
+                let _ = self.epoll.delete(&self.listener);
                 self.accepting = false;
                 self.resume_accept_ms = self.now_ms + ACCEPT_PAUSE_MS;
             }
@@ -426,7 +429,7 @@ impl<'a> Worker<'a> {
             sys::notify(&self.shared.wake);
             self.begin_drain();
         }
-        while let Some((pid, status)) = sys::reap_child() {
+        while let Some(pid) = sys::reap_child() {
             if let Some(c) = self.children.iter_mut().find(|c| **c == pid) {
                 *c = 0;
             }
@@ -434,16 +437,7 @@ impl<'a> Worker<'a> {
                 // A worker died on its own (`/panic`, or killed): the server is not whole any
                 // more, so it ends the way a single process would.
                 self.mem.log.flush();
-                let mut n = itoa::Buffer::new();
-                let code = n.format(status as u64).as_bytes();
-                crate::say(
-                    sys::STDERR,
-                    &[
-                        b"tinyapi: a worker exited with status ",
-                        code,
-                        b"; stopping\n",
-                    ],
-                );
+                crate::say(sys::STDERR, &[b"tinyapi: a worker ended; stopping\n"]);
                 for &c in self.children.iter().filter(|&&c| c != 0) {
                     sys::kill(c);
                 }
@@ -461,7 +455,7 @@ impl<'a> Worker<'a> {
         self.drain_deadline_ms = self.now_ms + DRAIN_MS;
         let _ = self.epoll.delete(&self.shared.wake);
         if self.accepting {
-            let _ = self.epoll.delete(&self.shared.listener);
+            let _ = self.epoll.delete(&self.listener);
         }
         for slot in 0..self.fresh as usize {
             let c = &self.mem.conns[slot];
@@ -551,11 +545,7 @@ impl<'a> Worker<'a> {
         } = &mut *self.mem;
         let c = &mut conns[slot];
         let shared = self.shared;
-        // The request being answered counts as served.
-        let health = || Health {
-            requests: shared.total(0) + 1,
-            ..shared.health()
-        };
+        let health = || shared.health();
         let ctx = Context {
             date: &self.stamps.http,
             draining: self.draining,

@@ -40,7 +40,6 @@ impl Errno {
             libc::EADDRNOTAVAIL => b"address not available",
             libc::ECONNREFUSED => b"connection refused",
             libc::ETIMEDOUT | libc::EAGAIN | libc::EINPROGRESS => b"timed out",
-            libc::EMFILE => b"too many open files",
             _ => b"",
         }
     }
@@ -154,14 +153,17 @@ fn stream_socket(addr: &Addr) -> Result<Fd> {
 
 /// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)], [tcp(7)]).
 /// Connections are handed over only once their first bytes arrived, or after `defer_secs`.
+/// With `shared`, each worker binds its own socket to the same address (`SO_REUSEPORT`) and the
+/// kernel spreads new connections evenly over them.
 ///
 /// [socket(7)]: https://man7.org/linux/man-pages/man7/socket.7.html
 /// [listen(2)]: https://man7.org/linux/man-pages/man2/listen.2.html
 /// [tcp(7)]: https://man7.org/linux/man-pages/man7/tcp.7.html
-pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32) -> Result<Fd> {
+pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32, shared: bool) -> Result<Fd> {
     let fd = stream_socket(addr)?;
     // SO_REUSEADDR: a restart may bind while old connections sit in TIME_WAIT.
     set_opt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    set_opt(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, shared as c_int)?;
     // TCP_NODELAY, inherited by every accepted socket (Linux): an answer must not wait for the
     // ACK of the previous one (Nagle + delayed ACK), and no per-connection call is needed.
     set_opt(&fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
@@ -318,8 +320,6 @@ pub mod interest {
     pub const READ_CLOSED: u32 = libc::EPOLLRDHUP as u32;
     /// Report edges (state changes) only: the owner reads and writes until `EAGAIN`.
     pub const EDGE: u32 = libc::EPOLLET as u32;
-    /// Wake only one of the epoll instances watching a shared listener (no thundering herd).
-    pub const EXCLUSIVE: u32 = libc::EPOLLEXCLUSIVE as u32;
     /// Error or hang-up: always reported, never requested.
     pub const FAILED: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
 }
@@ -701,23 +701,20 @@ pub fn fork() -> Result<Option<Pid>> {
     Ok(None)
 }
 
-/// Reaps one exited child without waiting ([wait4(2)], `WNOHANG`): its pid and exit status
-/// (128 + signal number when killed).
+/// Reaps one exited child without waiting ([wait4(2)], `WNOHANG`); returns its pid.
 ///
 /// [wait4(2)]: https://man7.org/linux/man-pages/man2/wait4.2.html
-pub fn reap_child() -> Option<(Pid, i32)> {
-    let mut status: c_int = 0;
-    let p = &mut status as *mut c_int;
-    let none = core::ptr::null_mut::<libc::rusage>();
-    match syscall!(libc::syscall(libc::SYS_wait4, -1, p, libc::WNOHANG, none)) {
-        Ok(pid) if pid > 0 => {
-            let code = if status & 0x7f == 0 {
-                (status >> 8) & 0xff
-            } else {
-                128 + (status & 0x7f)
-            };
-            Some((pid as Pid, code))
-        }
+pub fn reap_child() -> Option<Pid> {
+    let none = core::ptr::null_mut::<c_int>();
+    let usage = core::ptr::null_mut::<libc::rusage>();
+    match syscall!(libc::syscall(
+        libc::SYS_wait4,
+        -1,
+        none,
+        libc::WNOHANG,
+        usage
+    )) {
+        Ok(pid) if pid > 0 => Some(pid as Pid),
         _ => None,
     }
 }
