@@ -77,8 +77,8 @@ pub struct Error {
 pub const USAGE: &[u8] = b"\
 Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
                [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--version]
-Environment: TINYAPI_LISTEN, PORT, TINYAPI_WORKERS, TINYAPI_MAX_CONNECTIONS,
-TINYAPI_HEADER_TIMEOUT, TINYAPI_IDLE_TIMEOUT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off
+Environment: TINYAPI_{LISTEN,WORKERS,MAX_CONNECTIONS,HEADER_TIMEOUT,IDLE_TIMEOUT},
+PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off
 ";
 
 /// A setting read from an environment variable and, unless `option` is empty, an option.

@@ -69,6 +69,11 @@ impl AccessLog {
         self.len = b.len();
     }
 
+    /// True when lines wait to be written.
+    pub fn pending(&self) -> bool {
+        self.len > 0
+    }
+
     /// Writes the batch to stdout in atomic chunks cut at line ends. When stdout is closed or
     /// full the rest is dropped: serving matters more than logging.
     pub fn flush(&mut self) {
@@ -93,7 +98,7 @@ impl AccessLog {
 
     /// The bytes waiting to be written (for tests).
     #[cfg(test)]
-    fn pending(&self) -> &[u8] {
+    fn waiting(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 }
@@ -144,7 +149,7 @@ mod test {
             21_400,
         );
         assert_eq!(
-            log.pending(),
+            log.waiting(),
             b"2026-11-27T06:46:44Z 127.0.0.1:54321 \"GET /alwaysok HTTP/1.1\" 200 18 0.021ms\n"
         );
     }
@@ -160,7 +165,7 @@ mod test {
             1_500_000_000,
         );
         assert_eq!(
-            log.pending(),
+            log.waiting(),
             b"T [::1]:80 \"GET /a\\x22b\\x5cc\\xff HTTP/1.0\" 404 18 1500.000ms\n"
         );
         let long = std::vec![b'a'; 2000];
@@ -171,7 +176,7 @@ mod test {
             &exchange(b"GET", &long, Some(1), Status::Ok),
             0,
         );
-        let line = log.pending();
+        let line = log.waiting();
         assert!(line.len() < LINE_MAX);
         assert!(std::str::from_utf8(line)
             .unwrap()
@@ -188,6 +193,6 @@ mod test {
             &exchange(b"", b"", None, Status::BadRequest),
             0,
         );
-        assert_eq!(log.pending(), b"T 1.2.3.4:5 \"-\" 400 18 0.000ms\n");
+        assert_eq!(log.waiting(), b"T 1.2.3.4:5 \"-\" 400 18 0.000ms\n");
     }
 }

@@ -30,6 +30,8 @@ const OUT_MAX: usize = 16 * 1024;
 const EVENTS: usize = 256;
 /// How long accepting pauses after running out of descriptors, instead of spinning.
 const ACCEPT_PAUSE_MS: u64 = 100;
+/// Longest wait of an access-log line before it is written.
+const LOG_DELAY_MS: u64 = 10;
 /// Time given to responses in flight after SIGTERM before the remaining connections close.
 const DRAIN_MS: u64 = 800;
 /// Seconds a closing connection may keep sending before it is closed (see `finish`).
@@ -240,6 +242,7 @@ struct Worker<'a> {
     resume_accept_ms: u64,
     draining: bool,
     drain_deadline_ms: u64,
+    log_due_ms: u64,
     open: u64,
     /// Free connection slot + 1, or 0.
     free_head: u32,
@@ -292,6 +295,7 @@ impl<'a> Worker<'a> {
             resume_accept_ms: 0,
             draining: false,
             drain_deadline_ms: 0,
+            log_due_ms: 0,
             open: 0,
             free_head: 0,
             fresh: 0,
@@ -311,6 +315,8 @@ impl<'a> Worker<'a> {
         loop {
             let timeout = if self.draining || !self.accepting {
                 ACCEPT_PAUSE_MS as i32
+            } else if self.mem.log.pending() {
+                LOG_DELAY_MS as i32
             } else if self.open > 0 {
                 1000 // deadlines are checked once a second
             } else {
@@ -337,7 +343,11 @@ impl<'a> Worker<'a> {
                     .add(&self.listener, LISTENER, interest::READ)
                     .is_ok();
             }
-            self.mem.log.flush();
+            // Log lines wait up to LOG_DELAY_MS: under load one write carries hundreds of them.
+            if self.now_ms >= self.log_due_ms {
+                self.mem.log.flush();
+                self.log_due_ms = self.now_ms + LOG_DELAY_MS;
+            }
             let children_left = self.children.iter().any(|&c| c != 0);
             if self.draining
                 && (self.open == 0 && !children_left || self.now_ms >= self.drain_deadline_ms)
