@@ -607,6 +607,12 @@ impl Args {
     }
 }
 
+/// Referenced by the precompiled `core` in unoptimised builds (`cargo build`); never called,
+/// as every panic aborts.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+
 /// The C entry point, called by musl's start-up code with the program arguments.
 #[cfg(not(test))]
 #[no_mangle]
