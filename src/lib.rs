@@ -35,26 +35,26 @@ pub fn start(args: sys::Args, process: &mut sys::Process) -> i32 {
     let command = match config::parse(&|i| args.get(i), &|name| args.env(name)) {
         Ok(c) => c,
         Err(e) => {
-            let mut a = [0u8; 512];
-            let mut b = Buf::new(&mut a);
-            b.push(b"tinyapi: ");
-            if e.source.is_empty() {
-                b.push(b"unknown option '");
-                b.push(e.value);
-                b.push(b"' (see tinyapi --help)");
+            let message: &[&[u8]] = if e.source.is_empty() {
+                &[
+                    b"tinyapi: unknown option '",
+                    e.value,
+                    b"' (see tinyapi --help)\n",
+                ]
             } else if e.value.is_empty() {
-                b.push(e.source);
-                b.push(b" needs a value");
+                &[b"tinyapi: ", e.source, b" needs a value\n"]
             } else {
-                b.push(b"invalid value '");
-                b.push(e.value);
-                b.push(b"' for ");
-                b.push(e.source);
-                b.push(b": expected ");
-                b.push(e.expected);
-            }
-            b.byte(b'\n');
-            let _ = sys::write(sys::STDERR, b.as_bytes());
+                &[
+                    b"tinyapi: invalid value '",
+                    e.value,
+                    b"' for ",
+                    e.source,
+                    b": expected ",
+                    e.expected,
+                    b"\n",
+                ]
+            };
+            say(sys::STDERR, message);
             return 2;
         }
     };

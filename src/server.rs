@@ -1,6 +1,6 @@
 //! The event loop: workers, connections and their buffers.
 //!
-//! Each worker thread owns an epoll instance, a table of connections and a pool of spill
+//! Each worker process owns an epoll instance, a table of connections and a pool of spill
 //! buffers, all reserved in `.bss` (see `Memory`): nothing is allocated at run time and
 //! untouched memory costs no RSS. Each worker has its own listening socket on the same address
 //! (`SO_REUSEPORT`), so the kernel spreads new connections evenly and wakes one worker for each.
@@ -207,10 +207,10 @@ pub fn serve(shared: &Shared, listener: Fd, signals: Fd, process: &mut Process) 
                 drop(signals);
                 // A listening socket of its own in the same SO_REUSEPORT group: the kernel
                 // spreads connections evenly, where one shared socket would not.
-                let config = &shared.config;
-                let own = sys::listen(&shared.bound, LISTEN_BACKLOG, config.header_timeout, true);
-                let Ok(own) = own else {
-                    crate::fatal(b"cannot listen", Errno(0))
+                let defer = shared.config.header_timeout;
+                let own = match sys::listen(&shared.bound, LISTEN_BACKLOG, defer, true) {
+                    Ok(l) => l,
+                    Err(e) => crate::fatal(b"a worker cannot listen", e),
                 };
                 Worker::new(id, shared, own, None, process).run();
                 sys::exit(0);
@@ -267,7 +267,7 @@ impl<'a> Worker<'a> {
             Ok(e) => e,
             Err(e) => crate::fatal(b"cannot create epoll", e),
         };
-        // The listener is level-triggered: connections left in the queue after a batch are
+        // The listener is level-triggered: connections still queued after a wake-up are
         // reported again on the next turn.
         let reg = epoll
             .add(&listener, LISTENER, interest::READ)
@@ -491,9 +491,9 @@ impl<'a> Worker<'a> {
         }
         // A short read means the socket is empty, unless the peer also closed: then read on to
         // see the end of stream.
-        let peer_closed = bits & peer_closed_bits() != 0;
+        let peer_closed = bits & PEER_CLOSED != 0;
         let had_output = c.out_start != c.out_end;
-        let mut can_read = had_output || bits & (interest::READ | peer_closed_bits()) != 0;
+        let mut can_read = had_output || bits & (interest::READ | PEER_CLOSED) != 0;
         let mut len = self.take_input(slot);
         let mut served = false;
         loop {
@@ -546,6 +546,9 @@ impl<'a> Worker<'a> {
     /// and sends it. Returns the input bytes used and whether the output filled up first.
     #[inline(never)] // smaller out of line
     fn answer(&mut self, slot: usize, len: usize) -> (usize, bool) {
+        if len == 0 {
+            return (0, false); // the first turn of `drive` before anything was read
+        }
         let Memory {
             conns,
             read,
@@ -854,9 +857,7 @@ fn shift(buf: &mut [u8], from: usize, len: usize) {
 }
 
 /// Event bits saying the peer closed or the connection failed: read until end of stream.
-fn peer_closed_bits() -> u32 {
-    interest::READ_CLOSED | interest::FAILED
-}
+const PEER_CLOSED: u32 = interest::READ_CLOSED | interest::FAILED;
 
 enum Flushed {
     All,
