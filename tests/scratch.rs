@@ -48,9 +48,9 @@ fn unavailable() -> Option<String> {
     None
 }
 
-/// Starts `/tinyapi` inside the empty root; `--kill-child` makes unshare take the server down
-/// with it when the handle kills unshare.
-fn start_in(root: &Root, args: &[&str]) -> Server {
+/// The command running `/tinyapi ARGS` inside the empty root, in new namespaces;
+/// `--kill-child` makes unshare take the program down with it when unshare is killed.
+fn in_root(root: &Root, args: &[&str]) -> Command {
     let mut c = Command::new("unshare");
     c.args([
         "--fork",
@@ -63,9 +63,15 @@ fn start_in(root: &Root, args: &[&str]) -> Server {
     ])
     .arg(&root.0)
     .args(&root.1)
-    .args(["--listen", "127.0.0.1:0"])
     .args(args);
     clean_env(&mut c);
+    c
+}
+
+/// Starts the server inside the empty root on a free loopback port.
+fn start_in(root: &Root, args: &[&str]) -> Server {
+    let mut c = in_root(root, &["--listen", "127.0.0.1:0"]);
+    c.args(args);
     Server::spawn(c)
 }
 
@@ -140,20 +146,7 @@ fn probe_works_from_an_empty_root() {
     require_scratch!();
     let root = Root::new("probe");
     let s = start_in(&root, &[]);
-    let mut c = Command::new("unshare");
-    c.args([
-        "--fork",
-        "--pid",
-        "--mount",
-        "--uts",
-        "--ipc",
-        "--kill-child",
-        "chroot",
-    ])
-    .arg(&root.0)
-    .args(&root.1)
-    .args(["--probe", "--listen", &s.addr.to_string()]);
-    clean_env(&mut c);
+    let c = in_root(&root, &["--probe", "--listen", &s.addr.to_string()]);
     let r = run(c, PATIENCE);
     assert_eq!(r.code, 0, "stderr {:?}", r.stderr);
 }
