@@ -60,51 +60,40 @@ fn main() {
     if direct {
         // lld only: fold functions whose machine code is identical.
         link_arg("--icf=all");
+        // lld only: the ELF and program headers share the code's segment instead of taking a
+        // read-only one of their own (one program header and its padding less).
+        link_arg("--no-rosegment");
     }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
-    // thirteen (~600 bytes). Unwind tables are dropped (panic = "abort" never unwinds), except
-    // gcc's crtbegin/crtend ones, which their frame registration refers to. Binaries only:
-    // the library's unit-test harness needs unwind tables to report a failing test.
+    // thirteen (~600 bytes). Unwind tables are dropped (panic = "abort" never unwinds).
+    // Binaries only: the library's unit-test harness needs unwind tables to report a failing
+    // test.
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let script = std::path::Path::new(&out).join("tinyapi.ld");
     std::fs::write(&script, LAYOUT).expect("OUT_DIR is writable");
     link_arg(&format!("-Wl,-T,{}", script.display()));
 }
 
-/// The linker script. musl's start-up needs the init/fini array bounds; `_end` marks the end
-/// of memory the program owns.
+/// The linker script. The C start files rustc passes for musl (crt1.o and the rest) are
+/// discarded whole: the program starts at its own entry point (src/sys/start.rs), so musl's
+/// start-up, constructors and TLS set-up are never linked. The discard comes first because the
+/// first rule that matches an input section places it.
 const LAYOUT: &str = "\
-ENTRY(_start)
+ENTRY(tinyapi_start)
 SECTIONS
 {
+  /DISCARD/ : {
+    *crt1.o(*) *crti.o(*) *crtn.o(*) *crtbegin.o(*) *crtend.o(*)
+    *(.eh_frame) *(.comment) *(.note .note.*)
+  }
   . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
   .text : {
-    KEEP (*(.init))
     *(.text .text.*)
-    KEEP (*(.fini))
     *(.rodata .rodata.*)
-    KEEP (*crtbegin.o(.eh_frame))
-    KEEP (*crtend.o(.eh_frame))
   }
   . = ALIGN(CONSTANT(MAXPAGESIZE)) + (. & (CONSTANT(MAXPAGESIZE) - 1));
-  .data : {
-    PROVIDE_HIDDEN (__init_array_start = .);
-    KEEP (*(SORT_BY_INIT_PRIORITY(.init_array.*)))
-    KEEP (*(.init_array))
-    PROVIDE_HIDDEN (__init_array_end = .);
-    PROVIDE_HIDDEN (__fini_array_start = .);
-    KEEP (*(SORT_BY_INIT_PRIORITY(.fini_array.*)))
-    KEEP (*(.fini_array))
-    PROVIDE_HIDDEN (__fini_array_end = .);
-    *(.got) *(.got.plt) *(.igot .igot.plt)
-    *(.data .data.*)
-  }
-  .bss : {
-    __bss_start = .;
-    *(.bss .bss.*) *(COMMON)
-    _end = .;
-  }
-  /DISCARD/ : { *(.eh_frame) *(.comment) *(.note .note.*) }
+  .data : { *(.data .data.*) }
+  .bss : { *(.bss .bss.*) *(COMMON) }
 }
 ";

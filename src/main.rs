@@ -1,5 +1,5 @@
-//! The tinyapi executable. Everything lives in the library: its `sys` module provides the C
-//! `main` that musl's start-up code calls, and the panic handler.
+//! The tinyapi executable. Everything lives in the library: its `sys` module provides the
+//! entry point the kernel starts (`tinyapi_start`, see src/sys/start.rs) and the panic handler.
 #![no_std]
 #![no_main]
 

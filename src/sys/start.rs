@@ -1,0 +1,160 @@
+//! The program's entry point and the one thing it takes from the kernel's start-up data: the
+//! vDSO's `clock_gettime`.
+//!
+//! The kernel starts a static executable at `_start` with the stack pointer on `argc`, then
+//! `argv[..argc]`, NULL, `envp[..]`, NULL, and the auxiliary vector of (key, value) pairs
+//! ending with `AT_NULL` (System V ABI, "Process Initialization"). [`entry`] reads them and
+//! calls [`crate::start`]; nothing else runs before it: there are no constructors, no TLS and
+//! no errno to set up, because nothing in the program uses them.
+
+use super::{exit, Args, Process};
+use core::ffi::{c_char, c_int, CStr};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+// The first instructions: clear the frame pointer (the end of the stack-frame chain), pass the
+// initial stack pointer, align the stack as the calling convention wants, and call `entry`.
+#[cfg(all(not(test), target_arch = "x86_64"))]
+core::arch::global_asm!(
+    ".globl tinyapi_start",
+    "tinyapi_start:",
+    "xor ebp, ebp",
+    "mov rdi, rsp",
+    "and rsp, -16",
+    "call {entry}",
+    "ud2",
+    entry = sym entry,
+);
+
+#[cfg(all(not(test), target_arch = "aarch64"))]
+core::arch::global_asm!(
+    ".globl tinyapi_start",
+    "tinyapi_start:",
+    "mov x29, xzr",
+    "mov x30, xzr",
+    "mov x0, sp",
+    "bl {entry}",
+    "brk #0",
+    entry = sym entry,
+);
+
+/// Runs the program and exits with its status.
+///
+/// # Safety
+/// `sp` must be the initial stack pointer the kernel gave `tinyapi_start`.
+unsafe extern "C" fn entry(sp: *const usize) -> ! {
+    // SAFETY: the kernel's initial stack layout, described in the module docs.
+    let args = unsafe {
+        let argc = *sp;
+        let argv = sp.add(1) as *const *const c_char;
+        let envp = argv.add(argc + 1);
+        let mut end = envp;
+        while !(*end).is_null() {
+            end = end.add(1);
+        }
+        find_vdso_clock(end.add(1) as *const [usize; 2]);
+        Args { argc, argv, envp }
+    };
+    exit(crate::start(args, &mut Process(())))
+}
+
+/// The vDSO's `clock_gettime`, or 0 when there is none (then the system call serves).
+static VDSO_CLOCK: AtomicUsize = AtomicUsize::new(0);
+
+/// `AT_SYSINFO_EHDR`: the auxiliary-vector key whose value is the vDSO's ELF header.
+const AT_SYSINFO_EHDR: usize = 33;
+
+#[cfg(target_arch = "x86_64")]
+const VDSO_CLOCK_NAME: &[u8] = b"__vdso_clock_gettime";
+#[cfg(target_arch = "aarch64")]
+const VDSO_CLOCK_NAME: &[u8] = b"__kernel_clock_gettime";
+
+/// Looks up the vDSO's `clock_gettime` through its dynamic symbol table ([vdso(7)]).
+///
+/// # Safety
+/// `auxv` must point at the process's auxiliary vector.
+///
+/// [vdso(7)]: https://man7.org/linux/man-pages/man7/vdso.7.html
+unsafe fn find_vdso_clock(mut auxv: *const [usize; 2]) {
+    // SAFETY: the vector ends with AT_NULL (0); the vDSO is a complete ELF image mapped by the
+    // kernel, whose offsets and counts are consistent (it is the kernel's own build).
+    unsafe {
+        let mut ehdr = 0;
+        while (*auxv)[0] != 0 {
+            if (*auxv)[0] == AT_SYSINFO_EHDR {
+                ehdr = (*auxv)[1];
+            }
+            auxv = auxv.add(1);
+        }
+        if ehdr == 0 {
+            return;
+        }
+        let at = |off: usize| ehdr + off;
+        let phoff = *(at(0x20) as *const u64) as usize;
+        let phnum = *(at(0x38) as *const u16) as usize;
+        // The load bias: where the first PT_LOAD's virtual address ended up.
+        let (mut bias, mut dynamic) = (None, 0);
+        for i in 0..phnum {
+            let ph = at(phoff + i * 56);
+            let (kind, offset, vaddr) = (
+                *(ph as *const u32),
+                *((ph + 8) as *const u64) as usize,
+                *((ph + 16) as *const u64) as usize,
+            );
+            match kind {
+                1 if bias.is_none() => bias = Some(ehdr + offset - vaddr), // PT_LOAD
+                2 => dynamic = vaddr,                                      // PT_DYNAMIC
+                _ => {}
+            }
+        }
+        let Some(bias) = bias else { return };
+        if dynamic == 0 {
+            return;
+        }
+        let (mut strtab, mut symtab, mut hash) = (0, 0, 0);
+        let mut d = (bias + dynamic) as *const [usize; 2];
+        while (*d)[0] != 0 {
+            match (*d)[0] {
+                4 => hash = bias + (*d)[1],   // DT_HASH
+                5 => strtab = bias + (*d)[1], // DT_STRTAB
+                6 => symtab = bias + (*d)[1], // DT_SYMTAB
+                _ => {}
+            }
+            d = d.add(1);
+        }
+        if strtab == 0 || symtab == 0 || hash == 0 {
+            return;
+        }
+        // DT_HASH: nbucket, nchain, ...; nchain is the number of symbols.
+        let count = *((hash + 4) as *const u32) as usize;
+        for i in 0..count {
+            // Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64.
+            let sym = symtab + i * 24;
+            let (name, info, shndx, value) = (
+                *(sym as *const u32) as usize,
+                *((sym + 4) as *const u8),
+                *((sym + 6) as *const u16),
+                *((sym + 8) as *const u64) as usize,
+            );
+            // A defined function (STT_FUNC) with global or weak binding.
+            if info & 0xf == 2 && info >> 4 != 0 && shndx != 0 {
+                let s = CStr::from_ptr((strtab + name) as *const c_char);
+                if s.to_bytes() == VDSO_CLOCK_NAME {
+                    VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads clock `id` into `ts` through the vDSO when there is one; false when there is none.
+pub(super) fn vdso_clock(id: libc::clockid_t, ts: &mut libc::timespec) -> bool {
+    let f = VDSO_CLOCK.load(Ordering::Relaxed);
+    if f == 0 {
+        return false;
+    }
+    type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> c_int;
+    // SAFETY: f is the address of the vDSO's clock_gettime, whose C signature this is; it only
+    // writes the timespec.
+    unsafe { core::mem::transmute::<usize, ClockGettime>(f)(id, ts) == 0 }
+}
