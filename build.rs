@@ -21,48 +21,42 @@ fn main() {
     if !target.contains("linux-musl") {
         return;
     }
+    // Both targets link with rust-lld directly (.cargo/config.toml), through .cargo/lld-trim.
     let args: &[&str] = &[
-        // musl's libc.a: with no std, nothing else links the C library the libc crate declares.
+        // musl's libc.a, for memcpy, memcmp, bcmp and strlen only (see src/sys/start.rs).
         "-lc",
         // Fully static: no dynamic loader, no shared libraries, nothing else in the image.
         "-static",
         // Drop functions and data nothing refers to (musl's libc.a is linked section by section).
-        "-Wl,--gc-sections",
+        "--gc-sections",
         // Code and read-only data share one page-aligned segment instead of three: saves ~8 KiB
         // of alignment padding. Segments stay W^X (checked in .ci/run with readelf).
-        "-Wl,-z,noseparate-code",
+        "-z",
+        "noseparate-code",
+        // The ELF and program headers share the code's segment instead of taking a read-only
+        // one of their own (one program header and its padding less).
+        "--no-rosegment",
         // No .eh_frame_hdr: panic = "abort" never unwinds, so the lookup table is dead weight.
-        "-Wl,--no-eh-frame-hdr",
+        "--no-eh-frame-hdr",
         // No build-id note (36 bytes): the commit is baked in instead.
-        "-Wl,--build-id=none",
+        "--build-id=none",
         // A non-executable stack, stated explicitly rather than inferred from input objects.
-        "-Wl,-z,noexecstack",
+        "-z",
+        "noexecstack",
         // No GNU_RELRO segment: only a dynamic loader applies RELRO, and a static non-PIE
         // binary has none (its "relro" page stays writable: see /proc/PID/maps), so the
         // segment bought nothing but ~1.7 KiB of page-alignment padding.
-        "-Wl,-z,norelro",
+        "-z",
+        "norelro",
+        // Fold functions whose machine code is identical.
+        "--icf=all",
+        // Not for lld: tells .cargo/lld-trim to cut the section header table off the linked
+        // file (~350 bytes; nothing loads it: the kernel and readelf -l need only the
+        // program headers).
+        "--tinyapi-no-section-headers",
     ];
-    // A cross target links with rust-lld directly (see .cargo/config.toml): no C compiler
-    // driver in between, so the `-Wl,` wrappers come off.
-    let direct = std::env::var("RUSTC_LINKER").is_ok_and(|l| l.contains("lld"));
-    let link_arg = |a: &str| {
-        for a in if direct {
-            a.trim_start_matches("-Wl,").split(',').collect()
-        } else {
-            vec![a]
-        } {
-            println!("cargo:rustc-link-arg-bins={a}");
-        }
-    };
     for a in args {
-        link_arg(a);
-    }
-    if direct {
-        // lld only: fold functions whose machine code is identical.
-        link_arg("--icf=all");
-        // lld only: the ELF and program headers share the code's segment instead of taking a
-        // read-only one of their own (one program header and its padding less).
-        link_arg("--no-rosegment");
+        println!("cargo:rustc-link-arg-bins={a}");
     }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
@@ -72,7 +66,7 @@ fn main() {
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let script = std::path::Path::new(&out).join("tinyapi.ld");
     std::fs::write(&script, LAYOUT).expect("OUT_DIR is writable");
-    link_arg(&format!("-Wl,-T,{}", script.display()));
+    println!("cargo:rustc-link-arg-bins=-T{}", script.display());
 }
 
 /// The linker script. The C start files rustc passes for musl (crt1.o and the rest) are
