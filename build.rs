@@ -50,13 +50,19 @@ fn main() {
         "norelro",
         // Fold functions whose machine code is identical.
         "--icf=all",
-        // Not for lld: tells .cargo/lld-trim to cut the section header table off the linked
-        // file (~350 bytes; nothing loads it: the kernel and readelf -l need only the
-        // program headers).
-        "--tinyapi-no-section-headers",
     ];
     for a in args {
         println!("cargo:rustc-link-arg-bins={a}");
+    }
+    // A linker map (where each input section landed) for bench/sizemap.py, which wants the
+    // symbols and section headers too; the loaded bytes are the same either way.
+    println!("cargo:rerun-if-env-changed=TINYAPI_LINK_MAP");
+    match std::env::var("TINYAPI_LINK_MAP") {
+        Ok(map) => println!("cargo:rustc-link-arg-bins=-Map={map}"),
+        // Not for lld: tells .cargo/lld-trim to cut the section header table off the linked
+        // file (~350 bytes; nothing loads it: the kernel and readelf -l need only the program
+        // headers).
+        Err(_) => println!("cargo:rustc-link-arg-bins=--tinyapi-no-section-headers"),
     }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
