@@ -27,7 +27,7 @@ pub const PANIC_BODY: &[u8] = b"tinyapi is exiting: /panic was requested\n";
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 const JSON: &[u8] = b"application/json";
 
-/// A response status and its status line.
+/// A response status; the discriminant is the numeric code.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub enum Status {
@@ -57,29 +57,29 @@ impl Status {
     /// The numeric code.
     pub fn code(self) -> u16 {
         let line = self.line();
-        (line[9] - b'0') as u16 * 100 + (line[10] - b'0') as u16 * 10 + (line[11] - b'0') as u16
+        (line[0] - b'0') as u16 * 100 + (line[1] - b'0') as u16 * 10 + (line[2] - b'0') as u16
     }
 
-    /// The status line ending in LF alone: the reason phrase and LF double as the plain-text
-    /// body of error responses; [`write`] sends the line with CRLF.
+    /// The status line after `HTTP/1.1 `, ending in LF alone: the reason phrase and LF double
+    /// as the plain-text body of error responses; [`write`] sends the line with CRLF.
     fn line(self) -> &'static [u8] {
         match self {
-            Status::Ok => b"HTTP/1.1 200 OK\n",
-            Status::BadRequest => b"HTTP/1.1 400 Bad Request\n",
-            Status::NotFound => b"HTTP/1.1 404 Not Found\n",
-            Status::MethodNotAllowed => b"HTTP/1.1 405 Method Not Allowed\n",
-            Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\n",
-            Status::ContentTooLarge => b"HTTP/1.1 413 Content Too Large\n",
-            Status::HeadersTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\n",
-            Status::InternalError => b"HTTP/1.1 500 Internal Server Error\n",
-            Status::Unavailable => b"HTTP/1.1 503 Service Unavailable\n",
-            Status::VersionNotSupported => b"HTTP/1.1 505 HTTP Version Not Supported\n",
+            Status::Ok => b"200 OK\n",
+            Status::BadRequest => b"400 Bad Request\n",
+            Status::NotFound => b"404 Not Found\n",
+            Status::MethodNotAllowed => b"405 Method Not Allowed\n",
+            Status::RequestTimeout => b"408 Request Timeout\n",
+            Status::ContentTooLarge => b"413 Content Too Large\n",
+            Status::HeadersTooLarge => b"431 Request Header Fields Too Large\n",
+            Status::InternalError => b"500 Internal Server Error\n",
+            Status::Unavailable => b"503 Service Unavailable\n",
+            Status::VersionNotSupported => b"505 HTTP Version Not Supported\n",
         }
     }
 
     /// The reason phrase followed by a newline: the plain-text body of error responses.
     fn reason_line(self) -> &'static [u8] {
-        &self.line()[13..]
+        &self.line()[4..]
     }
 }
 
@@ -298,6 +298,7 @@ fn write(
     head_only: bool,
 ) -> usize {
     let line = x.status.line();
+    out.push(b"HTTP/1.1 ");
     out.push(&line[..line.len() - 1]);
     out.push(b"\r\nServer: tinyapi\r\nDate: ");
     out.push(ctx.date);
