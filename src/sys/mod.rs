@@ -65,15 +65,23 @@ pub type Result<T> = core::result::Result<T, Errno>;
 /// [syscall(2)]: https://man7.org/linux/man-pages/man2/syscall.2.html
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn raw(n: libc::c_long, a: [usize; 6]) -> isize {
+unsafe fn raw(
+    n: libc::c_long,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+    f: usize,
+) -> isize {
     let r: isize;
     // SAFETY: the caller vouches for the arguments; `syscall` clobbers only rcx and r11.
     unsafe {
         core::arch::asm!(
             "syscall",
             inlateout("rax") n as isize => r,
-            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
-            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            in("rdi") a, in("rsi") b, in("rdx") c,
+            in("r10") d, in("r8") e, in("r9") f,
             lateout("rcx") _, lateout("r11") _,
             options(nostack, preserves_flags)
         );
@@ -87,35 +95,50 @@ unsafe fn raw(n: libc::c_long, a: [usize; 6]) -> isize {
 /// As on x86-64.
 #[cfg(target_arch = "aarch64")]
 #[inline(always)]
-unsafe fn raw(n: libc::c_long, a: [usize; 6]) -> isize {
+unsafe fn raw(
+    n: libc::c_long,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+    f: usize,
+) -> isize {
     let r: isize;
     // SAFETY: the caller vouches for the arguments; `svc 0` clobbers nothing else.
     unsafe {
         core::arch::asm!(
             "svc 0",
             in("x8") n,
-            inlateout("x0") a[0] => r, in("x1") a[1], in("x2") a[2],
-            in("x3") a[3], in("x4") a[4], in("x5") a[5],
+            inlateout("x0") a => r, in("x1") b, in("x2") c,
+            in("x3") d, in("x4") e, in("x5") f,
             options(nostack, preserves_flags)
         );
     }
     r
 }
 
-/// Makes system call `n`, retrying on `EINTR`; a result in -4095..=-1 is an [`Errno`].
+/// The kernel's result as a [`Result`]: -4095..=-1 is an [`Errno`].
+fn result(r: isize) -> Result<usize> {
+    if (-4095..0).contains(&r) {
+        Err(Errno(-r as i32))
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Makes system call `n` with up to five arguments, retrying on `EINTR`. Five, not six: then
+/// every argument travels in a register on both targets (no call needs a sixth but `mmap`).
 ///
 /// # Safety
 /// As for [`raw`].
 #[inline(never)]
-unsafe fn call(n: libc::c_long, a: [usize; 6]) -> Result<usize> {
+unsafe fn call(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> Result<usize> {
     loop {
         // SAFETY: passed on from the caller.
-        let r = unsafe { raw(n, a) };
-        if !(-4095..0).contains(&r) {
-            return Ok(r as usize);
-        }
-        if r as i32 != -libc::EINTR {
-            return Err(Errno(-r as i32));
+        match result(unsafe { raw(n, a, b, c, d, e, 0) }) {
+            Err(Errno(libc::EINTR)) => {}
+            r => return r,
         }
     }
 }
@@ -123,17 +146,9 @@ unsafe fn call(n: libc::c_long, a: [usize; 6]) -> Result<usize> {
 /// `syscall!(SYS_name, args..)`: one system call through [`call`], each argument converted to a
 /// register with `as usize` (pointers included), missing ones zero.
 macro_rules! syscall {
-    ($n:ident, $a:expr, $b:expr, $c:expr, $d:expr, $e:expr, $f:expr) => {
+    ($n:ident, $a:expr, $b:expr, $c:expr, $d:expr, $e:expr) => {
         // SAFETY: each call site passes pointers to live, correctly sized values.
-        unsafe {
-            call(
-                libc::$n,
-                [
-                    $a as usize, $b as usize, $c as usize,
-                    $d as usize, $e as usize, $f as usize,
-                ],
-            )
-        }
+        unsafe { call(libc::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize) }
     };
     ($n:ident $(, $a:expr)*) => {
         syscall!($n $(, $a)*, 0)
@@ -147,7 +162,7 @@ impl Drop for Fd {
     fn drop(&mut self) {
         // close(2): not retried on EINTR, as the descriptor is released either way on Linux.
         // SAFETY: Fd owns the descriptor; nothing else closes it.
-        unsafe { raw(libc::SYS_close, [self.0 as usize, 0, 0, 0, 0, 0]) };
+        unsafe { raw(libc::SYS_close, self.0 as usize, 0, 0, 0, 0, 0) };
     }
 }
 
@@ -497,7 +512,7 @@ pub fn stdout_nonblocking() {
 pub fn exit(code: c_int) -> ! {
     loop {
         // SAFETY: exit_group takes only an integer and does not return.
-        unsafe { raw(libc::SYS_exit_group, [code as usize, 0, 0, 0, 0, 0]) };
+        unsafe { raw(libc::SYS_exit_group, code as usize, 0, 0, 0, 0, 0) };
     }
 }
 
@@ -713,7 +728,9 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
     let len = n * size_of::<u64>();
     let prot = libc::PROT_READ | libc::PROT_WRITE;
     let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
-    let p = syscall!(SYS_mmap, 0, len, prot, flags, -1i32, 0)?;
+    let fd = -1i32 as usize;
+    // SAFETY: an anonymous mapping reads no memory of ours; offset 0.
+    let p = result(unsafe { raw(libc::SYS_mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
     // SAFETY: the mapping is len bytes, page-aligned, zeroed, never unmapped; all-zero is a
     // valid AtomicU64 and atomics make concurrent access from the processes sound.
     Ok(unsafe { core::slice::from_raw_parts(p as *const core::sync::atomic::AtomicU64, n) })
