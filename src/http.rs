@@ -132,6 +132,14 @@ enum Route {
     Panic,
 }
 
+/// The endpoints by path.
+const ROUTES: [(&[u8], Route); 4] = [
+    (b"/", Route::Index),
+    (b"/alwaysok", Route::AlwaysOk),
+    (b"/healthcheck", Route::Healthcheck),
+    (b"/panic", Route::Panic),
+];
+
 /// Answers the first request in `input` into `out`, or returns `None` when its head is still
 /// incomplete. See the module documentation for the contract.
 pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exchange<'a>> {
@@ -248,13 +256,12 @@ fn judge(
     }
 
     x.keep_alive = !ctx.draining && !close && (minor == 1 || keep);
-    let route = match path_of(x.target) {
-        None => return Some(Err(Status::BadRequest)),
-        Some(b"/") => Route::Index,
-        Some(b"/alwaysok") => Route::AlwaysOk,
-        Some(b"/healthcheck") => Route::Healthcheck,
-        Some(b"/panic") => Route::Panic,
-        _ => return Some(Err(Status::NotFound)),
+    let Some(path) = path_of(x.target) else {
+        return Some(Err(Status::BadRequest));
+    };
+    // A table and one comparison loop: a `match` on the strings compiles to four.
+    let Some(&(_, route)) = ROUTES.iter().find(|(p, _)| *p == path) else {
+        return Some(Err(Status::NotFound));
     };
     if x.method != b"GET" && x.method != b"HEAD" {
         return Some(Err(Status::MethodNotAllowed));
