@@ -37,7 +37,7 @@ fn stops_cleanly_on(signal: i32) {
     // An idle keep-alive connection: one request answered, then nothing.
     let mut idle = s.connect();
     assert_eq!(idle.exchange(GET_OK), alwaysok_response(""));
-    let workers = s.children();
+    let workers = s.wait_workers();
     let sent = Instant::now();
     s.signal(signal);
     let status = s.wait_exit(Duration::from_secs(5));
@@ -118,7 +118,7 @@ fn workers_do_not_outlive_a_killed_server() {
     for _ in 0..6 {
         s.assert_serves();
     }
-    let workers = s.children();
+    let workers = s.wait_workers();
     s.signal(libc::SIGKILL);
     assert!(s.wait_exit(PATIENCE).is_some());
     for pid in workers {

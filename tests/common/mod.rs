@@ -447,6 +447,49 @@ impl Server {
         Health::from_response(&r)
     }
 
+    /// The number of workers the start-up line announces.
+    #[track_caller]
+    pub fn workers(&self) -> usize {
+        let n = self
+            .banner
+            .rsplit_once(" (")
+            .and_then(|(_, w)| w.split(' ').next());
+        n.and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no worker count in start-up line {:?}", self.banner))
+    }
+
+    /// Waits until all worker processes are running and returns their PIDs. The start-up line
+    /// comes before the workers are forked, so right after it some may not exist yet.
+    #[track_caller]
+    pub fn wait_workers(&self) -> Vec<i32> {
+        let want = self.workers() - 1;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let children = self.children();
+            if children.len() == want {
+                return children;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {want} worker processes, have {children:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until stdout (start-up line, access log, stop line) satisfies `done`; returns it.
+    /// Access lines are written by whichever worker served the request, up to 10 ms later and
+    /// in no order between workers, so asserting on them must wait for exactly them.
+    #[track_caller]
+    pub fn wait_stdout(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.stdout.wait_for(PATIENCE, done).unwrap_or_else(|| {
+            panic!(
+                "stdout never showed {what} within {PATIENCE:?}: {:?}",
+                self.stdout.text()
+            )
+        })
+    }
+
     /// Waits until the server reports `expected` open connections (the asking one included).
     #[track_caller]
     pub fn wait_connections(&self, expected: u64, timeout: Duration) {
