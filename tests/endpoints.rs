@@ -225,7 +225,7 @@ fn panic_exits_1_whichever_worker_answers() {
         for _ in 0..8 {
             s.assert_serves();
         }
-        let workers = s.children();
+        let workers = s.wait_workers();
         let mut c = s.connect();
         c.send(b"GET /panic HTTP/1.1\r\nHost: test\r\n\r\n");
         assert_eq!(s.exit_code(PATIENCE), 1, "round {round}");

@@ -311,8 +311,7 @@ fn running_out_of_descriptors_neither_spins_nor_stops_the_server() {
         std::thread::sleep(Duration::from_millis(10));
     }
     // The connections it took are answered; the others wait in the listen queue.
-    std::thread::sleep(Duration::from_millis(200));
-    let before = answered(&clients);
+    let before = wait_answered(&clients, tcp_connections(pid));
     let served = before.iter().filter(|&&a| a).count();
     assert!(
         (32..CLIENTS).contains(&served),
@@ -354,7 +353,7 @@ fn running_out_of_descriptors_neither_spins_nor_stops_the_server() {
     {
         *c = None;
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let newly = answered(&clients)
             .iter()
@@ -381,6 +380,25 @@ fn running_out_of_descriptors_neither_spins_nor_stops_the_server() {
         t.elapsed()
     );
     assert!(s.wait_exit(Duration::ZERO).is_none(), "the server died");
+}
+
+/// Waits until at least `held` of `clients` (the connections the server holds) have an answer
+/// waiting; returns which. Each is answered on its own accept, a moment after it.
+#[track_caller]
+fn wait_answered(clients: &[Option<Client>], held: usize) -> Vec<bool> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = answered(clients);
+        let n = now.iter().filter(|&&a| a).count();
+        if n >= held {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server holds {held} connections but answered only {n}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Which of `clients` have an answer waiting to be read (without reading it).

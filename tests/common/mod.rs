@@ -447,6 +447,49 @@ impl Server {
         Health::from_response(&r)
     }
 
+    /// The number of workers the start-up line announces.
+    #[track_caller]
+    pub fn workers(&self) -> usize {
+        let n = self
+            .banner
+            .rsplit_once(" (")
+            .and_then(|(_, w)| w.split(' ').next());
+        n.and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no worker count in start-up line {:?}", self.banner))
+    }
+
+    /// Waits until all worker processes are running and returns their PIDs. The start-up line
+    /// comes before the workers are forked, so right after it some may not exist yet.
+    #[track_caller]
+    pub fn wait_workers(&self) -> Vec<i32> {
+        let want = self.workers() - 1;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let children = self.children();
+            if children.len() == want {
+                return children;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {want} worker processes, have {children:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until stdout (start-up line, access log, stop line) satisfies `done`; returns it.
+    /// Access lines are written by whichever worker served the request, up to 10 ms later and
+    /// in no order between workers, so asserting on them must wait for exactly them.
+    #[track_caller]
+    pub fn wait_stdout(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.stdout.wait_for(PATIENCE, done).unwrap_or_else(|| {
+            panic!(
+                "stdout never showed {what} within {PATIENCE:?}: {:?}",
+                self.stdout.text()
+            )
+        })
+    }
+
     /// Waits until the server reports `expected` open connections (the asking one included).
     #[track_caller]
     pub fn wait_connections(&self, expected: u64, timeout: Duration) {
@@ -1041,24 +1084,49 @@ pub fn listening_port(pid: i32, timeout: Duration) -> Option<u16> {
 }
 
 fn find_listening_port(pid: i32) -> Option<u16> {
-    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
+    tcp_sockets(pid, &["/proc/net/tcp"])
+        .into_iter()
+        .find_map(|(state, port)| (state == "0A").then_some(port))
+}
+
+/// How many TCP connections (sockets not listening, IPv4 or IPv6) process `pid` holds, from
+/// /proc.
+pub fn tcp_connections(pid: i32) -> usize {
+    tcp_sockets(pid, &["/proc/net/tcp", "/proc/net/tcp6"])
+        .iter()
+        .filter(|(state, _)| state != "0A")
+        .count()
+}
+
+/// The (state, local port) of each TCP socket that process `pid` has open, from its
+/// descriptors and the kernel's `tables`.
+fn tcp_sockets(pid: i32, tables: &[&str]) -> Vec<(String, u16)> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let inodes: Vec<String> = fds
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .filter_map(|l| {
             let l = l.to_string_lossy().into_owned();
             Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
         })
         .collect();
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        // local_address is field 1 (HEX_IP:HEX_PORT), st is field 3 (0A = LISTEN), inode field 9.
-        if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
-            u16::from_str_radix(f[1].split(':').nth(1)?, 16).ok()
-        } else {
-            None
-        }
-    })
+    let text: String = tables
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .collect();
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is field 1 (HEX_IP:HEX_PORT), st field 3 (0A = LISTEN), inode field 9.
+            if f.len() > 9 && inodes.iter().any(|i| i == f[9]) {
+                let port = u16::from_str_radix(f[1].rsplit(':').next()?, 16).ok()?;
+                Some((f[3].to_string(), port))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The value of `field` in /proc/PID/status (`Seccomp`, `NoNewPrivs`, ...), without the tab.
