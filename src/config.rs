@@ -31,8 +31,11 @@ pub struct Config {
     pub header_timeout: u32,
     /// Seconds a keep-alive connection may sit idle between requests.
     pub idle_timeout: u32,
-    /// Install the seccomp system-call allowlist once running.
+    /// Install the seccomp system-call allowlist once running, where the kernel supports it
+    /// (elsewhere, as under qemu-user, warn once and run without it).
     pub seccomp: bool,
+    /// Exit 1 instead when the allowlist cannot be installed.
+    pub seccomp_required: bool,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             header_timeout: 10,
             idle_timeout: 60,
             seccomp: true,
+            seccomp_required: false,
         }
     }
 }
@@ -78,7 +82,7 @@ pub const USAGE: &[u8] = b"\
 Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
                [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--version]
 Environment: TINYAPI_{LISTEN,WORKERS,MAX_CONNECTIONS,HEADER_TIMEOUT,IDLE_TIMEOUT},
-PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off
+PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off|require
 ";
 
 /// A setting read from an environment variable and, unless `option` is empty, an option.
@@ -158,8 +162,12 @@ const SETTINGS: [Setting; 8] = [
     Setting {
         option: b"",
         var: b"TINYAPI_SECCOMP",
-        apply: |c, v| on_off(v, &mut c.seccomp),
-        expected: b"on or off",
+        apply: |c, v| {
+            c.seccomp_required = v == b"require";
+            c.seccomp = c.seccomp_required;
+            c.seccomp_required || on_off(v, &mut c.seccomp)
+        },
+        expected: b"on, off or require",
     },
 ];
 
@@ -240,6 +248,7 @@ pub fn parse(
     })
 }
 
+/// `on` or `off` into `flag`; false for anything else.
 /// `on` or `off` into `flag`; false for anything else.
 fn on_off(v: &[u8], flag: &mut bool) -> bool {
     *flag = v == b"on";

@@ -83,7 +83,23 @@ pub fn start(args: sys::Args, process: &mut sys::Process) -> i32 {
 
 // Kept out of line: inlined into `start` it grows the binary by ~260 bytes.
 #[inline(never)]
-fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
+fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
+    // Asked once, here, so that a kernel or emulator without seccomp gets one warning (or,
+    // with `require`, one error), not one from each worker.
+    if config.seccomp {
+        match sys::seccomp_available() {
+            Ok(()) => {}
+            Err(e) if !config.seccomp_required && e.is_unsupported() => {
+                say_error(
+                    b"warning: serving without the seccomp filter",
+                    b" (TINYAPI_SECCOMP=require refuses to)",
+                    e,
+                );
+                config.seccomp = false;
+            }
+            Err(e) => fatal(b"cannot install the seccomp filter", e),
+        }
+    }
     let signals = match sys::shutdown_signals() {
         Ok(s) => s,
         Err(e) => fatal(b"cannot block signals", e),
@@ -109,7 +125,6 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(w) => w,
         Err(e) => fatal(b"cannot create eventfd", e),
     };
-    announce(&bound, workers);
     if config.log {
         sys::stdout_nonblocking();
     }
@@ -117,12 +132,15 @@ fn serve(config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };
-    server::serve(&shared, listener, signals, process);
+    let mut worker = server::start(&shared, listener, signals, process);
+    announce(&bound, workers);
+    worker.run();
     say(sys::STDOUT, &[b"tinyapi stopped\n"]);
     0
 }
 
-/// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`.
+/// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`. Called once the
+/// first worker is locked down: the server is ready, and no fatal error can follow the line.
 fn announce(bound: &Addr, workers: usize) {
     let mut a = [0u8; 64];
     let mut addr = Buf::new(&mut a);
@@ -180,7 +198,6 @@ pub fn fatal(what: &[u8], e: Errno) -> ! {
 
 /// `/panic`: logs the fatal line on stderr and ends the process with status 1, like the
 /// original's `log.Fatal` / `os.Exit(1)`.
-#[cold]
 pub fn panic_exit(stamp: &[u8], peer: &Addr) -> ! {
     let mut a = [0u8; 64];
     let mut b = Buf::new(&mut a);

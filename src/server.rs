@@ -192,12 +192,16 @@ pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Res
     })
 }
 
-/// Runs the server: forks workers 1.. as child processes and runs worker 0 in this process,
-/// which also handles `signals`. Returns once every worker has drained after SIGTERM or
-/// SIGINT. When a worker dies otherwise (`/panic` in a child), the whole server exits with
-/// status 1, as a single process would.
-#[inline(never)] // smaller out of line
-pub fn serve(shared: &Shared, listener: Fd, signals: Fd, process: &mut Process) {
+/// Starts the server: forks workers 1.. as child processes, each of which runs until it has
+/// drained, and returns worker 0, set up and locked down, for this process to [`Worker::run`];
+/// it also handles `signals`. When a worker dies otherwise (`/panic` in a child), the whole
+/// server exits with status 1, as a single process would.
+pub fn start<'a>(
+    shared: &'a Shared,
+    listener: Fd,
+    signals: Fd,
+    process: &mut Process,
+) -> Worker<'a> {
     let workers = shared.workers;
     let mut children = [0; MAX_WORKERS];
     for (id, child) in children.iter_mut().enumerate().take(workers).skip(1) {
@@ -220,10 +224,11 @@ pub fn serve(shared: &Shared, listener: Fd, signals: Fd, process: &mut Process) 
     }
     let mut w = Worker::new(0, shared, listener, Some(signals), process);
     w.children = children;
-    w.run();
+    w
 }
 
-struct Worker<'a> {
+/// One worker process's event loop and connections.
+pub struct Worker<'a> {
     id: usize,
     /// Worker processes still running (pids; 0 when gone). Only worker 0 has children.
     children: [sys::Pid; MAX_WORKERS],
@@ -311,7 +316,8 @@ impl<'a> Worker<'a> {
         w
     }
 
-    fn run(&mut self) {
+    /// Serves until the drain after SIGTERM or SIGINT has ended (see [`start`]).
+    pub fn run(&mut self) {
         loop {
             let timeout = if self.draining || !self.accepting {
                 ACCEPT_PAUSE_MS as i32

@@ -51,7 +51,7 @@ fn stops_cleanly_on(signal: i32) {
     idle.expect_closed(PATIENCE);
     let out = s.stdout.text();
     assert!(out.ends_with("tinyapi stopped\n"), "stdout {out:?}");
-    assert_eq!(s.stderr.text(), "");
+    assert_eq!(s.stderr.text(), quiet_stderr());
     for pid in workers {
         assert!(wait_gone(pid, PATIENCE), "worker {pid} outlived the server");
     }

@@ -1,10 +1,11 @@
 //! The locked-down process: once set up, the server and every worker process run with
 //! `no_new_privs` under a seccomp-BPF allowlist (src/sys/mod.rs `ALLOWED`). Every feature keeps
 //! working inside it, `TINYAPI_SECCOMP=off` leaves it out, and a call outside the list ends
-//! the process.
+//! the process. Where the kernel or emulator has no seccomp the server warns once and serves
+//! without it, unless `TINYAPI_SECCOMP=require`.
 //!
 //! qemu-user does not implement seccomp, so under `TINYAPI_TEST_TARGET=aarch64` the server runs
-//! with the filter off and the tests that need it say so and return.
+//! without the filter (and says so), and the tests that need the filter say so and return.
 
 mod common;
 
@@ -18,7 +19,7 @@ const GET_OK: &str = "GET /alwaysok HTTP/1.1\r\nHost: test\r\n\r\n";
 
 macro_rules! require_filter {
     () => {
-        if skip_under_emulation("qemu-user does not implement seccomp (TINYAPI_SECCOMP=off)") {
+        if skip_under_emulation("qemu-user does not implement seccomp") {
             return;
         }
     };
@@ -125,11 +126,13 @@ fn invalid_seccomp_values_exit_2_and_empty_means_on() {
         assert_eq!(r.stdout, "");
         assert_eq!(
             r.stderr,
-            format!("tinyapi: invalid value '{value}' for TINYAPI_SECCOMP: expected on or off\n")
+            format!(
+                "tinyapi: invalid value '{value}' for TINYAPI_SECCOMP: expected on, off or require\n"
+            )
         );
     }
     require_filter!();
-    for value in ["", "on"] {
+    for value in ["", "on", "require"] {
         let mut c = tinyapi();
         c.env("TINYAPI_SECCOMP", value)
             .args(["--listen", "127.0.0.1:0", "--workers", "2"]);
@@ -137,6 +140,74 @@ fn invalid_seccomp_values_exit_2_and_empty_means_on() {
         wait_locked(&s, 2);
         s.assert_serves();
     }
+}
+
+#[test]
+fn the_start_up_line_comes_after_the_lock_down() {
+    require_filter!();
+    // The line is printed once the first process is locked down: it is never followed by a
+    // failure to install the filter.
+    let mut c = tinyapi();
+    c.args(["--listen", "127.0.0.1:0", "--workers", "1"]);
+    let s = Server::spawn(c);
+    assert_eq!(proc_status(s.pid(), "Seccomp").as_deref(), Some("2"));
+}
+
+/// A server command where seccomp(2) fails as on a kernel or emulator without it: natively under
+/// strace, which makes the call fail with ENOSYS; under emulation as it is (qemu-user has no
+/// seccomp). `None` when strace cannot run here.
+fn without_seccomp(env: &[(&str, &str)]) -> Option<Command> {
+    let mut c = if emulated() {
+        tinyapi()
+    } else {
+        if let Some(why) = strace_unavailable() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        let mut c = Command::new(find_tool("strace").unwrap());
+        c.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=seccomp"])
+            .args(["-e", "inject=seccomp:error=ENOSYS"])
+            .args(launcher());
+        clean_env(&mut c);
+        c
+    };
+    c.args(["--listen", "127.0.0.1:0", "--workers", "2"])
+        .envs(env.iter().copied());
+    Some(c)
+}
+
+#[test]
+fn without_seccomp_support_the_server_warns_once_and_serves() {
+    let Some(c) = without_seccomp(&[]) else {
+        return;
+    };
+    let mut s = Server::spawn(c);
+    s.assert_serves();
+    let server = if emulated() {
+        s.pid()
+    } else {
+        let server = *children_of(s.pid()).first().expect("strace has no child");
+        assert_eq!(proc_status(server, "Seccomp").as_deref(), Some("0"));
+        server
+    };
+    // SAFETY: kill(2) on the server process this test started.
+    assert_eq!(unsafe { libc::kill(server, libc::SIGTERM) }, 0);
+    assert_eq!(s.exit_code(PATIENCE), 0);
+    assert_eq!(s.stderr.text(), NO_SECCOMP_WARNING);
+}
+
+#[test]
+fn seccomp_require_exits_1_where_unsupported() {
+    let Some(c) = without_seccomp(&[("TINYAPI_SECCOMP", "require")]) else {
+        return;
+    };
+    let r = run(c, PATIENCE);
+    assert_eq!(r.code, 1, "stderr {:?}", r.stderr);
+    assert_eq!(r.stdout, "", "no start-up line before a fatal error");
+    assert_eq!(
+        r.stderr,
+        "tinyapi: cannot install the seccomp filter: not supported by the kernel or emulator\n"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ impl Errno {
         )
     }
 
+    /// True for the errors saying the kernel (or an emulator) lacks a feature.
+    pub fn is_unsupported(self) -> bool {
+        matches!(self.0, libc::ENOSYS | libc::EINVAL | libc::EOPNOTSUPP)
+    }
+
     /// A short description for the errors a user can act on; others print as `errno N`.
     pub fn describe(self) -> &'static [u8] {
         match self.0 {
@@ -47,6 +52,7 @@ impl Errno {
             libc::EADDRNOTAVAIL => b"address not available",
             libc::ECONNREFUSED => b"connection refused",
             libc::ETIMEDOUT | libc::EAGAIN | libc::EINPROGRESS => b"timed out",
+            libc::ENOSYS | libc::EOPNOTSUPP => b"not supported by the kernel or emulator",
             _ => b"",
         }
     }
@@ -743,7 +749,7 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
 
 /// The system calls a running worker makes, most frequent first (the filter tests them in
 /// order). Everything else (open, execve, connect, mmap, ...) kills the process.
-const ALLOWED: [libc::c_long; 15] = [
+const ALLOWED: [libc::c_long; 14] = [
     libc::SYS_epoll_pwait, // Epoll::wait
     libc::SYS_recvfrom,    // recv
     libc::SYS_sendto,      // send
@@ -757,7 +763,6 @@ const ALLOWED: [libc::c_long; 15] = [
     libc::SYS_wait4,         // reaping workers
     libc::SYS_kill,          // stopping workers
     libc::SYS_exit_group,
-    libc::SYS_exit,
     libc::SYS_restart_syscall,
 ];
 
@@ -797,6 +802,18 @@ static FILTER: [libc::sock_filter; FILTER_LEN] = {
     f[4 + n] = op(RET, libc::SECCOMP_RET_ALLOW, 0, 0);
     f
 };
+
+/// Checks that [`lock_down`] can work here: the kernel has seccomp filters and the action they
+/// use ([seccomp(2)] `SECCOMP_GET_ACTION_AVAIL`, Linux 4.14). `ENOSYS` (no seccomp, or an
+/// emulator such as qemu-user that does not pass it on), `EINVAL` or `EOPNOTSUPP` (older
+/// kernels) mean it cannot. Installs nothing.
+///
+/// [seccomp(2)]: https://man7.org/linux/man-pages/man2/seccomp.2.html
+pub fn seccomp_available() -> Result<()> {
+    let action: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+    let op = libc::SECCOMP_GET_ACTION_AVAIL;
+    syscall!(SYS_seccomp, op, 0, &action as *const u32).map(drop)
+}
 
 /// Forbids gaining privileges and every system call outside `ALLOWED` for the rest of this
 /// process's life ([prctl(2)] `PR_SET_NO_NEW_PRIVS`, [seccomp(2)]). A forbidden call kills the

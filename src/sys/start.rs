@@ -128,20 +128,16 @@ unsafe fn find_vdso_clock(mut auxv: *const [usize; 2]) {
         let count = *((hash + 4) as *const u32) as usize;
         for i in 0..count {
             // Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64.
+            // The vDSO defines each of its names once; a value of 0 would be an undefined one.
             let sym = symtab + i * 24;
-            let (name, info, shndx, value) = (
+            let (name, value) = (
                 *(sym as *const u32) as usize,
-                *((sym + 4) as *const u8),
-                *((sym + 6) as *const u16),
                 *((sym + 8) as *const u64) as usize,
             );
-            // A defined function (STT_FUNC) with global or weak binding.
-            if info & 0xf == 2 && info >> 4 != 0 && shndx != 0 {
-                let s = CStr::from_ptr((strtab + name) as *const c_char);
-                if s.to_bytes() == VDSO_CLOCK_NAME {
-                    VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
-                    return;
-                }
+            let s = CStr::from_ptr((strtab + name) as *const c_char);
+            if value != 0 && s.to_bytes() == VDSO_CLOCK_NAME {
+                VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
+                return;
             }
         }
     }
