@@ -67,9 +67,12 @@ fn main() {
     match std::env::var("TINYAPI_LINK_MAP") {
         Ok(map) => println!("cargo:rustc-link-arg-bins=-Map={map}"),
         // Not for lld: tells .cargo/lld-trim to cut the section header table off the linked
-        // file (~350 bytes; nothing loads it: the kernel and readelf -l need only the program
-        // headers).
-        Err(_) => println!("cargo:rustc-link-arg-bins=--tinyapi-no-section-headers"),
+        // release binary (~350 bytes; nothing loads it: the kernel and readelf -l need only the
+        // program headers). Debug builds keep it, and with it their symbols for debuggers.
+        Err(_) if std::env::var("PROFILE").as_deref() == Ok("release") => {
+            println!("cargo:rustc-link-arg-bins=--tinyapi-no-section-headers")
+        }
+        Err(_) => {}
     }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
