@@ -3,18 +3,16 @@
 # The binary is built on the host first, then copied in:
 #   cargo build --release && docker build -t tinyapi .
 #
-# TARGETARCH picks which host build is copied: amd64 (the default when the builder does not set it)
-# takes target/x86_64-unknown-linux-musl/release/tinyapi, arm64 takes
-# target/aarch64-unknown-linux-musl/release/tinyapi. BuildKit sets TARGETARCH from --platform, so an
-# arm64 image is `cargo build --release --target aarch64-unknown-linux-musl` followed by
-# `docker buildx build --platform linux/arm64 -t tinyapi .`; the classic builder takes
-# `--build-arg TARGETARCH=arm64`. The ARG has no default of its own because BuildKit treats a
-# declared default as set by the user and would no longer follow --platform.
-ARG TARGETARCH
-
-# Dockerfiles cannot map one value to another, so each architecture is a stage that only names its
-# Rust target; the stage chosen below reads the name from its environment. The classic builder runs
-# every stage, and these two copy nothing, so a missing binary for the other architecture is harmless.
+# With BuildKit, --platform picks the binary: `docker buildx build --platform linux/arm64 --load
+# -t tinyapi:arm64 .` copies target/aarch64-unknown-linux-musl/release/tinyapi (build it first with
+# `cargo build --release --target aarch64-unknown-linux-musl`). The classic builder always makes the
+# amd64 image from this file: it labels every stage it commits before a COPY with the host's
+# platform, so no stage here can follow --platform. Its arm64 image is image/arm64.Dockerfile, where
+# the COPY comes first. For all platforms under one tag, without Docker, see image/build.sh.
+#
+# TARGETARCH is BuildKit's, set from --platform and usable in FROM without being declared.
+# Declaring it would stop that on older BuildKit releases, which take an ARG without a value as
+# empty; the classic builder leaves it unset, so the default below applies.
 FROM scratch AS rust-target-amd64
 ENV RUST_TARGET=x86_64-unknown-linux-musl
 FROM scratch AS rust-target-arm64
@@ -24,22 +22,25 @@ FROM rust-target-${TARGETARCH:-amd64} AS binary
 COPY target/${RUST_TARGET}/release/tinyapi /tinyapi
 
 # The image itself: the binary and nothing else (RUST_TARGET stays behind in the stage above).
+# Keep in step with image/arm64.Dockerfile and image/layout.py; tests/image.sh compares them.
 FROM scratch
+COPY --from=binary /tinyapi /tinyapi
 ARG VERSION=0.1.0
-# Where the source lives; pass --build-arg SOURCE=<repository URL> when publishing.
-ARG SOURCE=https://example.invalid/tinyapi
+# source, revision and created come from the caller, when it knows them:
+#   --label org.opencontainers.image.source=URL --label org.opencontainers.image.revision=$(git rev-parse HEAD)
 LABEL org.opencontainers.image.title="tinyapi" \
       org.opencontainers.image.description="The tiny API service (/, /alwaysok, /healthcheck, /panic) as a static no_std binary of a few kilobytes" \
-      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT"
-COPY --from=binary /tinyapi /tinyapi
-# nobody:nogroup by number: there is no /etc/passwd to look a name up in.
-USER 65534:65534
+# By number: there is no /etc/passwd to look a name up in. 65532 is distroless's and Chainguard's
+# `nonroot` rather than 65534 (nobody), which NFS and other services share (README, Container image).
+USER 65532:65532
 EXPOSE 8080
 # No shell or curl in the image: the binary probes its own /healthcheck (same --listen/PORT
 # settings as the server) and exits 0 when it answers 200. The probe gives up after 2 s.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
     CMD ["/tinyapi", "--probe"]
+# tinyapi drains and exits 0 on SIGTERM (Docker's default, stated so the image says it).
+STOPSIGNAL SIGTERM
 # Exec form: tinyapi is PID 1 and receives `docker stop`'s SIGTERM itself.
 ENTRYPOINT ["/tinyapi"]

@@ -195,7 +195,7 @@ note "image files: $(echo "$files" | tr '\n' ' ')"
 check "the image holds /tinyapi and nothing else" test "$files" = tinyapi
 
 inspect_image() { docker image inspect -f "$1" "$IMAGE"; }
-check "USER 65534:65534" test "$(inspect_image '{{.Config.User}}')" = 65534:65534
+check "USER 65532:65532" test "$(inspect_image '{{.Config.User}}')" = 65532:65532
 check "EXPOSE 8080" test "$(inspect_image '{{json .Config.ExposedPorts}}')" = '{"8080/tcp":{}}'
 check 'ENTRYPOINT ["/tinyapi"]' test "$(inspect_image '{{json .Config.Entrypoint}}')" = '["/tinyapi"]'
 check 'HEALTHCHECK CMD ["/tinyapi", "--probe"], timeout >= 3 s' test \
@@ -206,11 +206,14 @@ labels=$(inspect_image '{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}
 {{end}}')
 has_labels() {
     local l
-    for l in title=tinyapi description= source= version=0.1.0 licenses=MIT; do
+    for l in title=tinyapi description= version=0.1.0 licenses=MIT; do
         grep -q "^org.opencontainers.image.$l" <<<"$labels" || return 1
     done
 }
-check "OCI labels title, description, source, version, licenses" has_labels
+check "OCI labels title, description, version, licenses" has_labels
+# The source label comes from the publisher (--label), never a placeholder.
+check "no OCI source label unless given" test -z "$(grep '^org.opencontainers.image.source=' <<<"$labels")"
+check "STOPSIGNAL SIGTERM" test "$(inspect_image '{{.Config.StopSignal}}')" = SIGTERM
 
 # --- containers -----------------------------------------------------------------------------------
 
@@ -304,7 +307,7 @@ main="$NAME_PREFIX-main"
 check "hardened run, PORT=$port: starts" run_container "$main" -e "PORT=$port" \
     --health-interval 1s --health-timeout 3s --health-retries 3 --health-start-period 5s
 check "hardened run: answers on 127.0.0.1:$port" wait_ready "$main" "$port"
-check "hardened run: uid 65534, no capabilities, no_new_privs" process_is "$main" 65534
+check "hardened run: uid 65532, no capabilities, no_new_privs" process_is "$main" 65532
 check_endpoints "$port" "hardened run"
 check "HEALTHCHECK: healthy" wait_healthy "$main"
 check "docker logs: start-up line" logs_have "$main" "listening on 0.0.0.0:$port"
