@@ -37,8 +37,10 @@ LABEL org.opencontainers.image.title="tinyapi" \
 USER 65532:65532
 EXPOSE 8080
 # No shell or curl in the image: the binary probes its own /healthcheck (same --listen/PORT
-# settings as the server) and exits 0 when it answers 200. The probe gives up after 2 s.
-HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
+# settings as the server) and exits 0 when it answers 200. The probe gives up after 2 s. Docker
+# runs the first check one interval after the start: 5 s makes a new container healthy within
+# 10 s (Docker 20.10 has no --start-interval), for one ~1 ms exec of the 28 kB binary per check.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
     CMD ["/tinyapi", "--probe"]
 # tinyapi drains and exits 0 on SIGTERM (Docker's default, stated so the image says it).
 STOPSIGNAL SIGTERM

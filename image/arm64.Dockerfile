@@ -13,7 +13,7 @@ LABEL org.opencontainers.image.title="tinyapi" \
       org.opencontainers.image.licenses="MIT"
 USER 65532:65532
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
+HEALTHCHECK --interval=5s --timeout=3s --start-period=5s --retries=3 \
     CMD ["/tinyapi", "--probe"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/tinyapi"]

@@ -60,7 +60,7 @@ CONFIG = {
     "StopSignal": "SIGTERM",
     "Healthcheck": {
         "Test": ["CMD", "/tinyapi", "--probe"],
-        "Interval": 30 * SECOND,
+        "Interval": 5 * SECOND,
         "Timeout": 3 * SECOND,
         "StartPeriod": 5 * SECOND,
         "Retries": 3,

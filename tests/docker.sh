@@ -321,7 +321,18 @@ check "docker stop in $stop_ms ms < $MAX_STOP_MS ms" test "$stop_ms" -lt "$MAX_S
 check "docker stop: exit code 0" test "$(docker inspect -f '{{.State.ExitCode}}' "$main")" = 0
 check "docker logs: stop line" logs_have "$main" "tinyapi stopped"
 
-# 2. Another user, and the full address from TINYAPI_LISTEN (loopback only).
+# 2. The image's own HEALTHCHECK, no --health-* overrides: healthy within 10 s of the start.
+port=$(free_port)
+plain="$NAME_PREFIX-plain-health"
+started_ns=$(date +%s%N)
+check "own HEALTHCHECK: starts" run_container "$plain" -e "TINYAPI_LISTEN=127.0.0.1:$port"
+check "own HEALTHCHECK: healthy" wait_healthy "$plain"
+healthy_ms=$((($(date +%s%N) - started_ns) / 1000000))
+note "own HEALTHCHECK: healthy after $healthy_ms ms"
+check "own HEALTHCHECK: healthy within 10 s ($healthy_ms ms)" test "$healthy_ms" -le 10000
+docker stop "$plain" >/dev/null || true
+
+# 3. Another user, and the full address from TINYAPI_LISTEN (loopback only).
 port=$(free_port)
 other="$NAME_PREFIX-user"
 check "--user 12345:12345: starts" run_container "$other" -e "TINYAPI_LISTEN=127.0.0.1:$port" --user 12345:12345
@@ -330,7 +341,7 @@ check "--user 12345:12345: uid 12345, no capabilities, no_new_privs" process_is 
 check_endpoints "$port" "--user 12345:12345"
 docker stop "$other" >/dev/null || true
 
-# 3. /panic ends the process, and with it the container, with status 1.
+# 4. /panic ends the process, and with it the container, with status 1.
 port=$(free_port)
 doomed="$NAME_PREFIX-panic"
 check "/panic container: starts" run_container "$doomed" -e "TINYAPI_LISTEN=127.0.0.1:$port"

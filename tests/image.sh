@@ -248,7 +248,7 @@ pull() {
     docker tag "$IMAGE" "$2"
 }
 inspect() { docker image inspect -f "$2" "$1"; }
-readonly HEALTHCHECK='{"Test":["CMD","/tinyapi","--probe"],"Interval":30000000000,"Timeout":3000000000,"StartPeriod":5000000000,"Retries":3}'
+readonly HEALTHCHECK='{"Test":["CMD","/tinyapi","--probe"],"Interval":5000000000,"Timeout":3000000000,"StartPeriod":5000000000,"Retries":3}'
 
 images+=("$IMAGE")
 for platform in linux/arm64 linux/amd64; do
