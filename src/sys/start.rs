@@ -88,54 +88,44 @@ unsafe fn find_vdso_clock(mut auxv: *const [usize; 2]) {
         if ehdr == 0 {
             return;
         }
-        let at = |off: usize| ehdr + off;
-        let phoff = *(at(0x20) as *const u64) as usize;
-        let phnum = *(at(0x38) as *const u16) as usize;
-        // The load bias: where the first PT_LOAD's virtual address ended up.
-        let (mut bias, mut dynamic) = (None, 0);
-        for i in 0..phnum {
-            let ph = at(phoff + i * 56);
-            let (kind, offset, vaddr) = (
-                *(ph as *const u32),
-                *((ph + 8) as *const u64) as usize,
-                *((ph + 16) as *const u64) as usize,
-            );
-            match kind {
-                1 if bias.is_none() => bias = Some(ehdr + offset - vaddr), // PT_LOAD
-                2 => dynamic = vaddr,                                      // PT_DYNAMIC
+        let word = |a: usize| *(a as *const usize);
+        let half = |a: usize| *(a as *const u32) as usize;
+        // Program headers: the load bias (where the segment holding file offset 0 was put;
+        // vDSOs are linked at 0, so the header's address unless a segment says otherwise) and
+        // the dynamic section.
+        let (phoff, phnum) = (word(ehdr + 0x20), *((ehdr + 0x38) as *const u16) as usize);
+        let (mut bias, mut dynamic) = (ehdr, 0);
+        for ph in (0..phnum).map(|i| ehdr + phoff + i * 56) {
+            match (half(ph), word(ph + 8)) {
+                (1, 0) => bias = ehdr - word(ph + 16), // PT_LOAD at offset 0
+                (2, _) => dynamic = word(ph + 16),     // PT_DYNAMIC
                 _ => {}
             }
         }
-        let Some(bias) = bias else { return };
         if dynamic == 0 {
             return;
         }
-        let (mut strtab, mut symtab, mut hash) = (0, 0, 0);
-        let mut d = (bias + dynamic) as *const [usize; 2];
-        while (*d)[0] != 0 {
-            match (*d)[0] {
-                4 => hash = bias + (*d)[1],   // DT_HASH
-                5 => strtab = bias + (*d)[1], // DT_STRTAB
-                6 => symtab = bias + (*d)[1], // DT_SYMTAB
+        let (mut strtab, mut symtab, mut count) = (0, 0, 0);
+        let mut d = bias + dynamic;
+        while word(d) != 0 {
+            let at = bias + word(d + 8);
+            match word(d) {
+                4 => count = half(at + 4), // DT_HASH: nbucket, nchain (the number of symbols)
+                5 => strtab = at,          // DT_STRTAB
+                6 => symtab = at,          // DT_SYMTAB
                 _ => {}
             }
-            d = d.add(1);
+            d += 16;
         }
-        if strtab == 0 || symtab == 0 || hash == 0 {
+        if strtab == 0 || symtab == 0 {
             return;
         }
-        // DT_HASH: nbucket, nchain, ...; nchain is the number of symbols.
-        let count = *((hash + 4) as *const u32) as usize;
-        for i in 0..count {
-            // Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64.
-            // The vDSO defines each of its names once; a value of 0 would be an undefined one.
-            let sym = symtab + i * 24;
-            let (name, value) = (
-                *(sym as *const u32) as usize,
-                *((sym + 8) as *const u64) as usize,
-            );
-            let s = CStr::from_ptr((strtab + name) as *const c_char);
-            if value != 0 && s.to_bytes() == VDSO_CLOCK_NAME {
+        // Elf64_Sym: st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64. The vDSO
+        // defines each of its names once; a value of 0 would be an undefined one.
+        for sym in (0..count).map(|i| symtab + i * 24) {
+            let value = word(sym + 8);
+            let name = CStr::from_ptr((strtab + half(sym)) as *const c_char);
+            if value != 0 && name.to_bytes() == VDSO_CLOCK_NAME {
                 VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
                 return;
             }
