@@ -1126,18 +1126,22 @@ fn tcp_sockets(pid: i32, tables: &[&str]) -> Vec<(String, u16)> {
         .iter()
         .filter_map(|t| std::fs::read_to_string(t).ok())
         .collect();
-    text.lines()
+    // By inode: the kernel's tables can list a socket twice when they change while being read
+    // (thousands of connections opening and closing in a test running alongside).
+    let sockets: std::collections::BTreeMap<&str, (String, u16)> = text
+        .lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
             // local_address is field 1 (HEX_IP:HEX_PORT), st field 3 (0A = LISTEN), inode field 9.
             if f.len() > 9 && inodes.iter().any(|i| i == f[9]) {
                 let port = u16::from_str_radix(f[1].rsplit(':').next()?, 16).ok()?;
-                Some((f[3].to_string(), port))
+                Some((f[9], (f[3].to_string(), port)))
             } else {
                 None
             }
         })
-        .collect()
+        .collect();
+    sockets.into_values().collect()
 }
 
 /// The value of `field` in /proc/PID/status (`Seccomp`, `NoNewPrivs`, ...), without the tab.
