@@ -1,4 +1,4 @@
--- wrk script for bench/run.sh.
+-- wrk script for bench/compare.
 --
 --   wrk ... -s bench/wrk.lua URL [-- DEPTH]
 --
@@ -6,7 +6,7 @@
 -- examples/scripts/pipeline.lua). wrk counts the requests in that buffer and expects as many
 -- responses before it writes again; it records one latency sample per batch.
 --
--- done() prints one machine-readable line that run.sh parses:
+-- done() prints one machine-readable line that bench/compare parses:
 --   BENCH requests=N duration_us=N bytes=N connect=N read=N write=N status=N timeout=N
 --         p50_us=N p99_us=N mean_us=N max_us=N
 

@@ -1,0 +1,3 @@
+module tinyapi-go
+
+go 1.19
