@@ -534,3 +534,475 @@ fn shift(buf: &mut [u8], from: usize, len: usize) {
         at += n;
     }
 }
+
+#[cfg(test)]
+mod test {
+    //! The connection in virtual time: a scripted socket, a clock that moves only when a test
+    //! says so, and the worker's buffers on the heap.
+    use super::*;
+    use crate::server::Shared;
+
+    /// A scripted socket. `input` is what the client has sent and the connection not yet read
+    /// (then `EAGAIN`, or end of stream once `eof`); `room` is what the send buffer takes
+    /// before `EAGAIN`; `reads` caps each read.
+    pub(crate) struct Script {
+        pub input: Vec<u8>,
+        pub eof: bool,
+        pub read_max: usize,
+        pub room: usize,
+        pub sent: Vec<u8>,
+        pub shut: bool,
+        pub fail_sends: bool,
+    }
+
+    impl Script {
+        pub fn new() -> Script {
+            Script {
+                input: Vec::new(),
+                eof: false,
+                read_max: usize::MAX,
+                room: usize::MAX,
+                sent: Vec::new(),
+                shut: false,
+                fail_sends: false,
+            }
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.sent).into_owned()
+        }
+    }
+
+    impl Io for Script {
+        fn recv(&mut self, buf: &mut [u8]) -> sys::Result<usize> {
+            if self.input.is_empty() {
+                return if self.eof { Ok(0) } else { Err(Errno::AGAIN) };
+            }
+            let n = self.input.len().min(buf.len()).min(self.read_max);
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+
+        fn send(&mut self, buf: &[u8]) -> sys::Result<usize> {
+            if self.fail_sends {
+                return Err(Errno(libc::ECONNRESET));
+            }
+            if self.room == 0 {
+                return Err(Errno::AGAIN);
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.sent.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn shutdown_write(&mut self) {
+            self.shut = true;
+        }
+    }
+
+    /// What a worker lends its connections, owned by the test.
+    pub(crate) struct World {
+        pub now: u32,
+        pub draining: bool,
+        pub shared: &'static Shared,
+        pub stamps: Stamps,
+        pub log: Box<AccessLog>,
+        pub scratch: Box<Scratch>,
+        pub spills: Box<Spills>,
+        pub counter: AtomicU64,
+    }
+
+    /// A zeroed value on the heap, for the worker's large buffers (too big for a test
+    /// thread's stack).
+    #[allow(unsafe_code)]
+    fn zeroed<T>() -> Box<T> {
+        // SAFETY: used only for the buffer structs above, made of byte arrays and integers, for
+        // which all-zero is valid (it is their `EMPTY` value).
+        unsafe { Box::<T>::new_zeroed().assume_init() }
+    }
+
+    impl World {
+        pub fn new(config: Config) -> World {
+            let counters = (0..2).map(|_| Default::default()).collect::<Vec<_>>();
+            let shared = Shared {
+                bound: config.listen,
+                wake: sys::eventfd().ok().expect("an eventfd"),
+                config,
+                workers: 1,
+                counters: Box::leak(counters.into_boxed_slice()),
+                started_ms: 0,
+            };
+            World {
+                now: 0,
+                draining: false,
+                shared: Box::leak(Box::new(shared)),
+                stamps: Stamps::at(784_111_777),
+                log: zeroed(),
+                scratch: zeroed(),
+                spills: zeroed(),
+                counter: AtomicU64::new(0),
+            }
+        }
+
+        pub fn env(&mut self) -> Env<'_> {
+            Env {
+                now: self.now,
+                shared: self.shared,
+                stamps: &self.stamps,
+                draining: self.draining,
+                requests: &self.counter,
+                log: &mut self.log,
+                scratch: &mut self.scratch,
+                spills: &mut self.spills,
+            }
+        }
+
+        pub fn open(&self) -> Conn {
+            Conn::open(
+                Addr::v4([127, 0, 0, 1], 4321),
+                self.now,
+                &self.shared.config,
+            )
+        }
+
+        /// The client sends `bytes`; the connection is told its socket is readable.
+        pub fn send(&mut self, c: &mut Conn, io: &mut Script, bytes: &[u8]) -> Next {
+            io.input.extend_from_slice(bytes);
+            c.on_ready(io, interest::READ, &mut self.env())
+        }
+
+        /// The clock moves to `now`.
+        pub fn at(&mut self, now: u32, c: &mut Conn, io: &mut Script) -> Next {
+            self.now = now;
+            c.on_timeout(io, &mut self.env())
+        }
+    }
+
+    fn config() -> Config {
+        Config {
+            log: false,
+            header_timeout: 10,
+            idle_timeout: 60,
+            ..Config::default()
+        }
+    }
+
+    const GET: &[u8] = b"GET /alwaysok HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    fn count(hay: &str, needle: &str) -> usize {
+        hay.matches(needle).count()
+    }
+
+    #[test]
+    fn partial_head_gets_408_at_the_header_timeout() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        assert_eq!(w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\nHo"), Next::Wait);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Head, 10));
+        assert_eq!(
+            w.spills.in_use(),
+            1,
+            "the partial head waits in a spill buffer"
+        );
+        assert_eq!(w.at(9, &mut c, &mut io), Next::Wait);
+        assert!(io.sent.is_empty());
+        assert_eq!(w.at(10, &mut c, &mut io), Next::Close);
+        assert!(io.text().starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+        assert_eq!(w.spills.in_use(), 0);
+    }
+
+    #[test]
+    fn silent_connection_closes_at_the_header_timeout_without_an_answer() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        assert_eq!(w.at(9, &mut c, &mut io), Next::Wait);
+        assert_eq!(w.at(10, &mut c, &mut io), Next::Close);
+        assert!(io.sent.is_empty());
+    }
+
+    #[test]
+    fn kept_alive_connection_closes_at_the_idle_timeout() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        w.now = 5;
+        assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, 65));
+        let answered = io.sent.len();
+        assert_eq!(w.at(64, &mut c, &mut io), Next::Wait);
+        // A request moves the deadline on.
+        assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
+        assert_eq!(c.deadline(), 124);
+        assert_eq!(w.at(123, &mut c, &mut io), Next::Wait);
+        assert_eq!(w.at(124, &mut c, &mut io), Next::Close);
+        assert_eq!(io.sent.len(), 2 * answered, "an idle close sends nothing");
+    }
+
+    #[test]
+    fn first_byte_after_an_idle_spell_starts_the_header_timeout() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        w.send(&mut c, &mut io, GET);
+        w.now = 50;
+        assert_eq!(w.send(&mut c, &mut io, b"GET"), Next::Wait);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Head, 60));
+        assert_eq!(w.at(60, &mut c, &mut io), Next::Close);
+        assert_eq!(count(&io.text(), "408"), 1);
+    }
+
+    #[test]
+    fn error_answer_lingers_then_closes() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        w.now = 3;
+        // No Host on HTTP/1.1: 400, and the client may still be sending.
+        assert_eq!(
+            w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\n\r\n"),
+            Next::Wait
+        );
+        assert!(io.text().starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert!(io.text().contains("\r\nConnection: close\r\n"));
+        assert!(io.shut, "half-closed");
+        assert_eq!((c.phase(), c.deadline()), (Phase::Linger, 3 + LINGER_SECS));
+        let sent = io.sent.len();
+        // What the client still sends is read and dropped, not answered.
+        assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
+        assert!(io.input.is_empty());
+        assert_eq!(io.sent.len(), sent);
+        assert_eq!(w.at(4, &mut c, &mut io), Next::Wait);
+        assert_eq!(w.at(5, &mut c, &mut io), Next::Close);
+    }
+
+    #[test]
+    fn lingering_ends_at_the_end_of_stream() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        w.send(
+            &mut c,
+            &mut io,
+            b"BREW / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
+        );
+        assert!(io.text().starts_with("HTTP/1.1 413 "));
+        assert_eq!(c.phase(), Phase::Linger);
+        io.eof = true;
+        assert_eq!(w.send(&mut c, &mut io, b"hello"), Next::Close);
+    }
+
+    #[test]
+    fn closing_answers_close_at_once_when_nothing_else_was_sent() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        let req = b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        assert_eq!(w.send(&mut c, &mut io, req), Next::Close);
+        assert!(io.text().starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(!io.shut);
+    }
+
+    #[test]
+    fn head_split_over_many_reads_is_answered_once_whole() {
+        let req = b"GET /alwaysok HTTP/1.1\r\nHost: example\r\nUser-Agent: t\r\n\r\n";
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        for (i, b) in req.iter().enumerate() {
+            w.now = i as u32 / 8; // a byte every 125 ms
+            assert_eq!(w.send(&mut c, &mut io, &[*b]), Next::Wait);
+            if i + 1 < req.len() {
+                assert!(io.sent.is_empty(), "answered after {} bytes", i + 1);
+                assert_eq!((c.phase(), c.deadline()), (Phase::Head, 10), "byte {i}");
+                assert_eq!(w.spills.in_use(), 1);
+            }
+        }
+        assert!(io.text().starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(io.text().ends_with("{ \"status\": \"OK\" }"));
+        assert_eq!((c.phase(), w.spills.in_use()), (Phase::Idle, 0));
+    }
+
+    #[test]
+    fn reads_of_any_size_give_the_same_answers() {
+        // Table-driven: every read size, from one byte to all at once.
+        let stream = [
+            GET,
+            b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n",
+            GET,
+            b"GET /alwaysok HTTP/1.0\r\n\r\n",
+        ]
+        .concat();
+        let whole = {
+            let mut w = World::new(config());
+            let (mut c, mut io) = (w.open(), Script::new());
+            assert_eq!(w.send(&mut c, &mut io, &stream), Next::Close);
+            io.sent
+        };
+        assert_eq!(count(&String::from_utf8_lossy(&whole), "HTTP/1.1 "), 4);
+        for size in 1..=stream.len() {
+            let mut w = World::new(config());
+            let (mut c, mut io) = (w.open(), Script::new());
+            let mut next = Next::Wait;
+            for piece in stream.chunks(size) {
+                assert_eq!(next, Next::Wait, "closed early with reads of {size}");
+                next = w.send(&mut c, &mut io, piece);
+            }
+            assert_eq!(next, Next::Close, "reads of {size}");
+            assert_eq!(io.sent, whole, "reads of {size}");
+            assert_eq!(w.spills.in_use(), 0);
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_across_reads_are_answered_in_order_in_one_write_each() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        let first = [GET, b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET /healthch"].concat();
+        assert_eq!(w.send(&mut c, &mut io, &first), Next::Wait);
+        let t = io.text();
+        assert_eq!(count(&t, "HTTP/1.1 200 OK"), 2);
+        assert!(t.find("{ \"status\"").unwrap() < t.find("Index of").unwrap());
+        assert_eq!(c.phase(), Phase::Head, "part of the third request is in");
+        assert_eq!(
+            w.send(&mut c, &mut io, b"eck HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Next::Wait
+        );
+        assert_eq!(count(&io.text(), "HTTP/1.1 200 OK"), 3);
+        assert!(io.text().ends_with("\"connections\":0}"));
+        assert_eq!(w.counter.load(Relaxed), 3, "requests counted");
+    }
+
+    #[test]
+    fn a_slow_reader_gets_every_byte_through_partial_writes() {
+        let stream = GET.repeat(40);
+        let expected = {
+            let mut w = World::new(config());
+            let (mut c, mut io) = (w.open(), Script::new());
+            w.send(&mut c, &mut io, &stream);
+            io.sent
+        };
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        io.room = 100;
+        io.read_max = 500;
+        w.now = 1;
+        assert_eq!(w.send(&mut c, &mut io, &stream), Next::Wait);
+        assert_eq!(io.sent.len(), 100);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Write, 11));
+        assert_eq!(w.spills.in_use(), 1, "the rest waits in a spill buffer");
+        assert!(!io.input.is_empty(), "no more is read while output waits");
+        let mut turns = 0;
+        while io.sent.len() < expected.len() {
+            turns += 1;
+            assert!(turns < 1000, "stuck at {} bytes", io.sent.len());
+            io.room = 100;
+            let next = c.on_ready(&mut io, interest::WRITE, &mut w.env());
+            assert_eq!(next, Next::Wait);
+        }
+        assert_eq!(io.sent, expected);
+        assert!(io.input.is_empty());
+        assert_eq!((c.phase(), w.spills.in_use()), (Phase::Idle, 0));
+    }
+
+    #[test]
+    fn a_reader_that_never_reads_is_closed_at_the_header_timeout() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        io.room = 0;
+        assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Write, 10));
+        assert_eq!(w.at(10, &mut c, &mut io), Next::Close);
+        assert_eq!(w.spills.in_use(), 0);
+    }
+
+    #[test]
+    fn a_closing_answer_waits_for_the_reader_then_lingers() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        io.room = 10;
+        // An error answer to a request with more input behind it.
+        assert_eq!(
+            w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\n\r\nmore"),
+            Next::Wait
+        );
+        assert_eq!(c.phase(), Phase::FinalLinger);
+        io.room = usize::MAX;
+        assert_eq!(
+            c.on_ready(&mut io, interest::WRITE, &mut w.env()),
+            Next::Wait
+        );
+        assert!(io.text().starts_with("HTTP/1.1 400 ") && io.shut);
+        assert_eq!(c.phase(), Phase::Linger);
+    }
+
+    #[test]
+    fn no_spill_buffer_left_means_503() {
+        let mut w = World::new(config());
+        while w.spills.free.alloc().is_some() {}
+        let (mut c, mut io) = (w.open(), Script::new());
+        assert_eq!(w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\n"), Next::Close);
+        assert!(io
+            .text()
+            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        // A response the socket does not take cannot be kept either: closed.
+        let (mut c, mut io) = (w.open(), Script::new());
+        io.room = 10;
+        assert_eq!(w.send(&mut c, &mut io, GET), Next::Close);
+        assert_eq!(io.sent.len(), 10);
+    }
+
+    #[test]
+    fn drain_closes_quiet_connections_and_lets_the_rest_finish() {
+        let mut w = World::new(config());
+        let (mut idle, mut io) = (w.open(), Script::new());
+        w.send(&mut idle, &mut io, GET);
+        assert_eq!(idle.on_drain(&mut w.spills), Next::Close);
+
+        let (mut busy, mut io) = (w.open(), Script::new());
+        io.room = 10;
+        w.send(&mut busy, &mut io, GET);
+        let (mut partial, mut io2) = (w.open(), Script::new());
+        w.send(&mut partial, &mut io2, b"GET / HT");
+        w.draining = true;
+        assert_eq!(busy.on_drain(&mut w.spills), Next::Wait);
+        assert_eq!(partial.on_drain(&mut w.spills), Next::Wait);
+        // The request that completes gets an answer that closes, without lingering.
+        assert_eq!(
+            w.send(&mut partial, &mut io2, b"TP/1.1\r\nHost: t\r\n\r\n"),
+            Next::Close
+        );
+        assert!(io2.text().contains("\r\nConnection: close\r\n") && !io2.shut);
+        io.room = usize::MAX;
+        assert_eq!(
+            busy.on_ready(&mut io, interest::WRITE, &mut w.env()),
+            Next::Wait
+        );
+        assert_eq!(busy.on_drain(&mut w.spills), Next::Close);
+        assert_eq!(w.spills.in_use(), 0);
+    }
+
+    #[test]
+    fn end_of_stream_and_failures_close() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        io.input.extend_from_slice(b"GET / HTTP/1.1\r\n");
+        io.eof = true;
+        let bits = interest::READ | interest::READ_CLOSED;
+        assert_eq!(c.on_ready(&mut io, bits, &mut w.env()), Next::Close);
+        assert!(io.sent.is_empty());
+        assert_eq!(w.spills.in_use(), 0);
+
+        let (mut c, mut io) = (w.open(), Script::new());
+        io.fail_sends = true;
+        assert_eq!(w.send(&mut c, &mut io, GET), Next::Close);
+    }
+
+    #[test]
+    fn panic_is_answered_then_reported() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        assert_eq!(
+            w.send(&mut c, &mut io, b"GET /panic HTTP/1.1\r\nHost: t\r\n\r\n"),
+            Next::Exit
+        );
+        assert!(io
+            .text()
+            .starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+    }
+}
