@@ -27,7 +27,7 @@ pub const PANIC_BODY: &[u8] = b"tinyapi is exiting: /panic was requested\n";
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 const JSON: &[u8] = b"application/json";
 
-/// A response status; the discriminant is the numeric code.
+/// A response status; [`Status::code`] is its number.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub enum Status {

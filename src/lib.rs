@@ -10,7 +10,7 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(test, allow(dead_code))]
+#![cfg_attr(any(test, feature = "hosted"), allow(dead_code))]
 
 pub mod addr;
 pub mod buf;
@@ -218,7 +218,7 @@ pub fn panic_exit(stamp: &[u8], peer: &Addr) -> ! {
     sys::exit(1)
 }
 
-#[cfg(all(not(test), target_os = "linux"))]
+#[cfg(all(not(test), not(feature = "hosted"), target_os = "linux"))]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo) -> ! {
     // Unreachable by design (no indexing can fail, see each module's contract); should it
