@@ -291,7 +291,7 @@ def print_table(table, modules, total):
          sum((k for rows in table.values() for k in rows.values()), collections.Counter()))
 
 
-def print_top(elf, inputs, names, row, count=15):
+def print_top(elf, inputs, names, row, count=int(os.environ.get("SIZEMAP_TOP", 15))):
     code = [inp for _, inp, out in file_inputs(elf, inputs) if kind_of(inp, out) == "code"]
     print(f"\nThe {count} largest functions")
     for inp in sorted(code, key=lambda inp: -inp.size)[:count]:

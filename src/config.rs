@@ -8,11 +8,12 @@ use crate::addr::{parse_decimal, parse_port, Addr};
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: Addr = Addr::v4([0, 0, 0, 0], 8080);
-/// Most worker threads; also the number of per-worker memory reservations.
+/// Most worker processes; also the number of per-worker lines of shared counters.
 pub const MAX_WORKERS: usize = 64;
 /// Default cap on open connections, all workers together.
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 20_000;
-/// Most connections one worker can hold (its connection table's size).
+/// Largest `--max-connections`: the cap on open connections, all workers together (each
+/// worker's own table holds 32,768).
 pub const MAX_CONNECTIONS: u64 = 1 << 20;
 
 /// How the server runs.
@@ -21,7 +22,7 @@ pub const MAX_CONNECTIONS: u64 = 1 << 20;
 pub struct Config {
     /// Address to bind.
     pub listen: Addr,
-    /// Worker threads; 0 means one per usable CPU.
+    /// Worker processes; 0 means one per usable CPU.
     pub workers: usize,
     /// Write the access log to stdout.
     pub log: bool,

@@ -1,22 +1,27 @@
 //! tinyapi: the tiny API service (`/`, `/alwaysok`, `/healthcheck`, `/panic`) as a static,
 //! `no_std`, heap-free Linux binary of a few kilobytes.
 //!
-//! Layout: [`http`] is the pure protocol layer (bytes in, bytes out); [`server`] is the epoll
-//! event loop; [`sys`] is the only module with `unsafe` code and libc calls; [`config`],
-//! [`addr`], [`time`], [`log`] and [`buf`] are small pure helpers; [`probe`] is the built-in
+//! Layout: [`http`] is the pure protocol layer (bytes in, bytes out); [`conn`] is one
+//! connection as a state machine over an abstract socket and clock; [`server`] is the epoll
+//! event loop that drives connections; [`supervise`] forks the workers and handles signals;
+//! [`sys`] is the only module with `unsafe` code and libc calls; [`config`], [`addr`],
+//! [`time`], [`log`], [`slots`] and [`buf`] are small pure helpers; [`probe`] is the built-in
 //! health check client.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(test, allow(dead_code))]
+#![cfg_attr(any(test, feature = "hosted"), allow(dead_code))]
 
 pub mod addr;
 pub mod buf;
 pub mod config;
+pub mod conn;
 pub mod http;
 pub mod log;
 pub mod probe;
 pub mod server;
+pub mod slots;
+pub mod supervise;
 pub mod sys;
 pub mod time;
 
@@ -109,8 +114,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         0 => sys::usable_cpus().min(config::MAX_WORKERS),
         n => n,
     };
-    let backlog = server::LISTEN_BACKLOG;
-    let listener = match sys::listen(&config.listen, backlog, config.header_timeout, workers > 1) {
+    let listener = match server::listen(&config.listen, &config, workers > 1) {
         Ok(l) => l,
         Err(e) => {
             let mut a = [0u8; 64];
@@ -132,7 +136,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };
-    let mut worker = server::start(&shared, listener, signals, process);
+    let mut worker = supervise::start(&shared, listener, signals, process);
     announce(&bound, workers);
     worker.run();
     say(sys::STDOUT, &[b"tinyapi stopped\n"]);
@@ -214,7 +218,7 @@ pub fn panic_exit(stamp: &[u8], peer: &Addr) -> ! {
     sys::exit(1)
 }
 
-#[cfg(all(not(test), target_os = "linux"))]
+#[cfg(all(not(test), not(feature = "hosted"), target_os = "linux"))]
 #[panic_handler]
 fn on_panic(_: &core::panic::PanicInfo) -> ! {
     // Unreachable by design (no indexing can fail, see each module's contract); should it

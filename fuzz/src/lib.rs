@@ -1,29 +1,25 @@
-//! Fuzzing harness for tinyapi's pure HTTP layer (`src/http.rs` of the server).
+//! Fuzzing harness for tinyapi: the pure HTTP layer (`src/http.rs`) and the connection state
+//! machine (`src/conn.rs`) as the server runs them, taken from the tinyapi crate itself (built
+//! with its `hosted` feature: no entry point or panic handler of its own).
 //!
-//! The pure modules the HTTP layer needs are compiled in here from their source files rather
-//! than taken from the tinyapi crate, which also holds the libc and epoll code: these need
-//! nothing but `core` and build unchanged for the host with sanitizers. `VERSION` sits at this
-//! crate's root because `http.rs` refers to `crate::VERSION`.
-//!
-//! [`serve`] models one connection of the server (`src/server.rs`): a read buffer of
-//! [`HEAD_MAX`] bytes that takes what arrives, answers every complete request at its start, moves
-//! the unanswered tail to the front and reads on, until a response closes the connection or the
-//! stream ends. [`check`] holds every answer to the contract of [`http::respond`].
+//! [`answers`] answers every complete request at the start of a buffer with [`http::respond`]
+//! and holds each answer to its contract ([`check`]). [`run`] drives one real [`Conn`] over a
+//! scripted socket: the stream arrives in pieces of chosen sizes, the client reads chosen
+//! amounts, and the clock moves in chosen steps.
 
-#[path = "../../src/addr.rs"]
-pub mod addr;
-#[path = "../../src/buf.rs"]
-pub mod buf;
-#[path = "../../src/http.rs"]
-pub mod http;
-#[path = "../../src/time.rs"]
-pub mod time;
-
-/// The server's version, as `/healthcheck` reports it (the `version` of the tinyapi package).
-pub const VERSION: &str = "0.1.0";
+pub use tinyapi::{buf, conn, http, time, VERSION};
 
 use buf::Buf;
+use conn::{Conn, Env, Io, Next, Phase, Scratch, Spills};
 use http::{Context, Exchange, Health, HEAD_MAX, RESPONSE_MAX};
+use std::sync::atomic::AtomicU64;
+use std::sync::OnceLock;
+use tinyapi::addr::Addr;
+use tinyapi::config::Config;
+use tinyapi::log::AccessLog;
+use tinyapi::server::Shared;
+use tinyapi::sys::{self, interest, Errno};
+use tinyapi::time::Stamps;
 
 /// The `Date` of every response: fixed, so that runs compare byte for byte.
 pub const DATE: &[u8; time::HTTP_DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
@@ -72,79 +68,219 @@ pub struct Transcript {
     pub closed: bool,
 }
 
-/// A read size meaning "as much as the buffer takes".
-pub const FILL: usize = usize::MAX;
-
-/// Runs one connection that receives `stream`, the way `src/server.rs` does. `read_size(i)` is
-/// how many bytes the `i`-th read returns; like recv(2), a read never returns more than the room
-/// left in the buffer and what it does not take stays for the next read.
-pub fn serve(
-    stream: &[u8],
-    ctx: &Context,
-    mut read_size: impl FnMut(usize) -> usize,
-) -> Transcript {
-    let mut read = vec![0u8; HEAD_MAX];
-    let (mut len, mut fed, mut reads) = (0, 0, 0);
+/// Answers every complete request at the start of `input` in order, as the server's answer loop
+/// does, holding each answer to the contract of [`http::respond`]; stops after a closing one.
+pub fn answers(input: &[u8], ctx: &Context) -> Transcript {
     let mut t = Transcript::default();
-    loop {
-        // Answer every complete request at the start of the buffer, in order.
-        let mut used = 0;
-        while used < len {
-            let input = &read[used..len];
-            // Twice the promised bound, so an oversized response shows instead of being cut.
-            let mut out = [0u8; 2 * RESPONSE_MAX];
-            let mut b = Buf::new(&mut out);
-            let Some(x) = http::respond(input, ctx, &mut b) else {
-                assert!(
-                    input.len() < HEAD_MAX,
-                    "a full buffer of {} bytes got no answer",
-                    input.len()
-                );
-                assert_eq!(b.len(), 0, "output written, yet the head is incomplete");
-                break;
-            };
-            check(input, ctx, &x, b.as_bytes());
-            if input.len() == HEAD_MAX
-                && find(input, b"\n\r\n").is_none()
-                && find(input, b"\n\n").is_none()
-            {
-                // A full buffer without the end of a head: the head is too large (or malformed).
-                assert!(
-                    matches!(x.status.code(), 400 | 414 | 431 | 505) && !x.keep_alive,
-                    "a full buffer without a complete head got {}",
-                    x.status.code()
-                );
-            }
-            used += x.consumed;
-            t.output.extend_from_slice(b.as_bytes());
-            let closing = !x.keep_alive || x.exit;
-            t.verdicts.push(Verdict {
-                status: x.status.code(),
-                keep_alive: x.keep_alive,
-                exit: x.exit,
-                consumed: (!closing).then_some(x.consumed),
-            });
-            if closing {
-                // Nothing after a closing response is answered (or, after /panic, the process
-                // is gone).
-                t.closed = true;
-                return t;
-            }
+    let mut used = 0;
+    while used < input.len() {
+        let rest = &input[used..];
+        // Twice the promised bound, so an oversized response shows instead of being cut.
+        let mut out = [0u8; 2 * RESPONSE_MAX];
+        let mut b = Buf::new(&mut out);
+        let Some(x) = http::respond(rest, ctx, &mut b) else {
+            assert!(rest.len() < HEAD_MAX, "a full buffer got no answer");
+            assert_eq!(b.len(), 0, "output written, yet the head is incomplete");
+            break;
+        };
+        check(rest, ctx, &x, b.as_bytes());
+        used += x.consumed;
+        t.output.extend_from_slice(b.as_bytes());
+        let closing = !x.keep_alive || x.exit;
+        t.verdicts.push(Verdict {
+            status: x.status.code(),
+            keep_alive: x.keep_alive,
+            exit: x.exit,
+            consumed: (!closing).then_some(x.consumed),
+        });
+        if closing {
+            t.closed = true;
+            break;
         }
-        // Keep the incomplete head: move it to the front and read on.
-        read.copy_within(used..len, 0);
-        len -= used;
-        if fed == stream.len() {
-            return t;
-        }
-        let room = HEAD_MAX - len;
-        assert!(room > 0, "the buffer is full and nothing was answered");
-        let n = read_size(reads).clamp(1, room).min(stream.len() - fed);
-        reads += 1;
-        read[len..len + n].copy_from_slice(&stream[fed..fed + n]);
-        len += n;
-        fed += n;
     }
+    t
+}
+
+/// A scripted socket: `input` is what has arrived and not been read (then `EAGAIN`, or end of
+/// stream once `eof`); a send takes at most `room` bytes.
+struct Script {
+    input: Vec<u8>,
+    eof: bool,
+    room: usize,
+    sent: Vec<u8>,
+}
+
+impl Io for Script {
+    fn recv(&mut self, buf: &mut [u8]) -> sys::Result<usize> {
+        if self.input.is_empty() {
+            return if self.eof { Ok(0) } else { Err(Errno::AGAIN) };
+        }
+        let n = self.input.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.input[..n]);
+        self.input.drain(..n);
+        Ok(n)
+    }
+
+    fn send(&mut self, buf: &[u8]) -> sys::Result<usize> {
+        if self.room == 0 {
+            return Err(Errno::AGAIN);
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        self.sent.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn shutdown_write(&mut self) {}
+}
+
+/// How one connection's stream is cut and read: each list is used in turn, one entry per turn.
+pub struct Plan<'a> {
+    /// Bytes arriving per turn (0: all that is left).
+    pub reads: &'a [u8],
+    /// Bytes the client reads per turn (0: all there is).
+    pub rooms: &'a [u8],
+    /// Seconds the clock moves per turn (each entry's lowest bit).
+    pub steps: &'a [u8],
+}
+
+/// All at once: one read, a client that reads everything, a clock that stands still.
+pub const WHOLE: Plan = Plan {
+    reads: &[0],
+    rooms: &[0],
+    steps: &[0],
+};
+
+/// What one connection sent back, and how it ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The bytes the client received.
+    pub sent: Vec<u8>,
+    /// The connection asked to end the process (`/panic`) instead of closing.
+    pub exit: bool,
+}
+
+/// Timeouts far beyond any run: the clock moves at most a second a turn.
+const TIMEOUT: u32 = 86_400;
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let config = Config {
+            log: false,
+            header_timeout: TIMEOUT,
+            idle_timeout: TIMEOUT,
+            ..Config::default()
+        };
+        let counters = (0..1).map(|_| Default::default()).collect::<Vec<_>>();
+        Shared {
+            bound: config.listen,
+            wake: sys::eventfd().ok().expect("an eventfd"),
+            config,
+            workers: 1,
+            counters: Box::leak(counters.into_boxed_slice()),
+            // Uptime is whole seconds since start-up: far from a second's edge, so that two
+            // runs in a row report the same.
+            started_ms: 0,
+        }
+    })
+}
+
+thread_local! {
+    static BUFFERS: std::cell::Cell<Option<(Box<Scratch>, Box<Spills>)>> = const {
+        std::cell::Cell::new(None)
+    };
+}
+
+/// A zeroed value on the heap (the buffers are too big for the stack).
+fn zeroed<T>() -> Box<T> {
+    // SAFETY: used only for `Scratch`, `Spills` and `AccessLog`: byte arrays and integers, for
+    // which all-zero is their empty value.
+    unsafe { Box::<T>::new_zeroed().assume_init() }
+}
+
+/// Runs one real connection that receives `stream` as `plan` says, until it closes (the
+/// client's end of stream follows the last byte) or asks to exit. Checks on the way that the
+/// clock (which never reaches a timeout) closes nothing, and that a closed connection has given
+/// its spill buffer back.
+pub fn run(stream: &[u8], draining: bool, plan: &Plan) -> Outcome {
+    let shared = shared();
+    let stamps = Stamps::at(784_111_777);
+    let mut log: Box<AccessLog> = zeroed();
+    // Reused from the last run that gave every spill buffer back (allocating 3 MiB a run
+    // would halve the executions per second).
+    let (mut scratch, mut spills) = BUFFERS.take().unwrap_or_else(|| (zeroed(), zeroed()));
+    let requests = AtomicU64::new(0);
+    let peer = Addr::v4([192, 0, 2, 1], 1234);
+    let mut c = Conn::open(peer, 0, &shared.config);
+    let mut io = Script {
+        input: Vec::new(),
+        eof: false,
+        room: 0,
+        sent: Vec::new(),
+    };
+    let (mut fed, mut now) = (0, 0);
+    for turn in 0.. {
+        // Every turn feeds, reads or sends a byte, or the connection is stuck.
+        assert!(
+            turn <= 4 * stream.len() + io.sent.len() + 64,
+            "no end after {turn} turns"
+        );
+        let pick = |list: &[u8]| list[turn % list.len()] as usize;
+        let n = match pick(plan.reads) {
+            0 => stream.len() - fed,
+            n => n.min(stream.len() - fed),
+        };
+        io.input.extend_from_slice(&stream[fed..fed + n]);
+        fed += n;
+        io.eof = fed == stream.len();
+        io.room = match pick(plan.rooms) {
+            0 => usize::MAX,
+            n => n,
+        };
+        now += (pick(plan.steps) & 1) as u32;
+        let mut env = Env {
+            now,
+            shared,
+            stamps: &stamps,
+            draining,
+            requests: &requests,
+            log: &mut log,
+            scratch: &mut scratch,
+            spills: &mut spills,
+        };
+        let mut bits = interest::READ | interest::WRITE;
+        if io.eof {
+            bits |= interest::READ_CLOSED;
+        }
+        let mut next = c.on_ready(&mut io, bits, &mut env);
+        if next == Next::Wait {
+            let lingering = c.phase() == Phase::Linger;
+            next = c.on_timeout(&mut io, &mut env);
+            // Only lingering (LINGER_SECS) ends within the run's time.
+            assert!(
+                next == Next::Wait || lingering,
+                "closed by a clock that never reaches a timeout"
+            );
+        }
+        if next == Next::Wait {
+            continue;
+        }
+        let exit = next == Next::Exit;
+        if !exit {
+            assert_eq!(
+                spills.in_use(),
+                0,
+                "a closed connection kept a spill buffer"
+            );
+            BUFFERS.set(Some((scratch, spills)));
+        }
+        return Outcome {
+            sent: io.sent,
+            exit,
+        };
+    }
+    unreachable!()
 }
 
 /// Checks one answer of [`http::respond`] against its contract: `x` answers the first request of

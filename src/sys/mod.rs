@@ -642,7 +642,7 @@ impl Args {
 
 /// Referenced by the precompiled `core` in unoptimised builds (`cargo build`); never called,
 /// as every panic aborts.
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "hosted")))]
 #[no_mangle]
 extern "C" fn rust_eh_personality() {}
 

@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 // The first instructions: clear the frame pointer (the end of the stack-frame chain), pass the
 // initial stack pointer, align the stack as the calling convention wants, and call `entry`.
-#[cfg(all(not(test), target_arch = "x86_64"))]
+#[cfg(all(not(any(test, feature = "hosted")), target_arch = "x86_64"))]
 core::arch::global_asm!(
     ".globl tinyapi_start",
     "tinyapi_start:",
@@ -25,7 +25,7 @@ core::arch::global_asm!(
     entry = sym entry,
 );
 
-#[cfg(all(not(test), target_arch = "aarch64"))]
+#[cfg(all(not(any(test, feature = "hosted")), target_arch = "aarch64"))]
 core::arch::global_asm!(
     ".globl tinyapi_start",
     "tinyapi_start:",

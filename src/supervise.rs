@@ -1,0 +1,89 @@
+//! Supervision: forking the workers, the shutdown signals, and reaping.
+//!
+//! The first process runs worker 0 and supervises the others: it forks workers 1.., reads
+//! `SIGTERM`, `SIGINT` and `SIGCHLD` from a signalfd, and when a worker dies on its own
+//! (`/panic` in a child) ends the whole server with status 1, as a single process would.
+
+use crate::config::MAX_WORKERS;
+use crate::log::AccessLog;
+use crate::server::{self, Shared, Worker};
+use crate::sys::{self, Fd, Pid, Process};
+
+/// The first process's view of the workers.
+pub struct Supervisor {
+    /// SIGTERM, SIGINT and SIGCHLD, as a signalfd watched by worker 0's epoll.
+    pub signals: Fd,
+    /// Worker processes still running (pids; 0 when gone).
+    children: [Pid; MAX_WORKERS],
+}
+
+/// Starts the server: forks workers 1.. as child processes, each of which runs until it has
+/// drained, and returns worker 0, set up and locked down and supervising the others, for this
+/// process to [`Worker::run`].
+pub fn start<'a>(
+    shared: &'a Shared,
+    listener: Fd,
+    signals: Fd,
+    process: &mut Process,
+) -> Worker<'a> {
+    let mut children = [0; MAX_WORKERS];
+    for (id, child) in children.iter_mut().enumerate().take(shared.workers).skip(1) {
+        match sys::fork() {
+            Ok(Some(pid)) => *child = pid,
+            Ok(None) => {
+                drop(signals);
+                // A listening socket of its own in the same SO_REUSEPORT group: the kernel
+                // spreads connections evenly, where one shared socket would not.
+                let own = match server::listen(&shared.bound, &shared.config, true) {
+                    Ok(l) => l,
+                    Err(e) => crate::fatal(b"a worker cannot listen", e),
+                };
+                Worker::new(id, shared, own, None, process).run();
+                sys::exit(0);
+            }
+            Err(e) => crate::fatal(b"cannot fork a worker", e),
+        }
+    }
+    let sup = Supervisor { signals, children };
+    Worker::new(0, shared, listener, Some(sup), process)
+}
+
+impl Supervisor {
+    /// Reads the pending signals; true when one asks to stop.
+    pub fn take_stop(&mut self) -> bool {
+        let mut stop = false;
+        while let Ok(signo) = sys::take_signal(&self.signals) {
+            stop |= signo != sys::signal::CHILD;
+        }
+        stop
+    }
+
+    /// Reaps the workers that ended. One that ends before shutdown began leaves the server
+    /// incomplete: then the log is flushed, the other workers are stopped and the process
+    /// exits with status 1.
+    pub fn reap(&mut self, draining: bool, log: &mut AccessLog) {
+        while let Some(pid) = sys::reap_child() {
+            if let Some(c) = self.children.iter_mut().find(|c| **c == pid) {
+                *c = 0;
+            }
+            if !draining {
+                log.flush();
+                crate::say(sys::STDERR, &[b"tinyapi: a worker ended; stopping\n"]);
+                self.stop_all();
+                sys::exit(1);
+            }
+        }
+    }
+
+    /// True while some worker still runs.
+    pub fn children_left(&self) -> bool {
+        self.children.iter().any(|&c| c != 0)
+    }
+
+    /// Stops the workers still running.
+    pub fn stop_all(&self) {
+        for &c in self.children.iter().filter(|&&c| c != 0) {
+            sys::kill(c);
+        }
+    }
+}
