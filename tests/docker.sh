@@ -28,42 +28,11 @@ id_suffix="$$-$(date +%s)"
 readonly IMAGE="tinyapi-docker-test:${id_suffix}"
 readonly NAME_PREFIX="tinyapi-docker-test-${id_suffix}"
 work=$(mktemp -d)
-daemon_pid=""
 containers=()
 built_images=()   # every image the build created, stages included (the classic builder keeps them)
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
-fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"; }
-# check NAME COMMAND...: PASS when the command succeeds.
-check() {
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
-note() { printf '      %s\n' "$*"; }
-summary() { echo "docker: $passed passed, $failed failed"; }
-# give_up CHECK: records CHECK as failed and ends the run, which cannot go on without it.
-give_up() {
-    fail "$1"
-    summary
-    exit 1
-}
-
-stop_daemon() {
-    [ -n "$daemon_pid" ] || return 0
-    kill -TERM "$daemon_pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    if kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -KILL "$daemon_pid" 2>/dev/null || true
-    fi
-    wait "$daemon_pid" 2>/dev/null || true
-    daemon_pid=""
-}
+SUITE=docker
+# shellcheck source=tests/harness.sh
+. tests/harness.sh
 
 cleanup() {
     local c
@@ -84,15 +53,6 @@ trap 'exit 130' INT TERM
 
 # --- tools ----------------------------------------------------------------------------------------
 
-apt_updated=""
-apt_install() {
-    if [ -z "$apt_updated" ]; then
-        apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
 command -v curl >/dev/null || apt_install curl
 
 # The image takes whatever release build is there; run `cargo build --release` first to refresh it.
@@ -100,24 +60,6 @@ command -v curl >/dev/null || apt_install curl
 
 # --- daemon ---------------------------------------------------------------------------------------
 
-# start_daemon [DOCKERD OPTION...]: starts dockerd in the background; succeeds once `docker info` works.
-start_daemon() {
-    local log="$work/dockerd.log"
-    dockerd --bridge=none --iptables=false "$@" >"$log" 2>&1 &
-    daemon_pid=$!
-    for _ in $(seq 1 $((DAEMON_WAIT_S * 2))); do
-        if docker info >/dev/null 2>&1; then
-            note "started dockerd${*:+ $*} (pid $daemon_pid, log $log)"
-            return 0
-        fi
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    echo "docker.sh: dockerd $* did not come up; last lines of its log:" >&2
-    tail -n 5 "$log" >&2 || true
-    stop_daemon
-    return 1
-}
 
 # A daemon can start with a storage driver that cannot mount layers here (overlay on overlay, for
 # one); running the image once with a bad option shows whether containers start at all: tinyapi
@@ -146,15 +88,7 @@ build_image() {
     done <"$work/build.log"
 }
 
-if ! docker info >/dev/null 2>&1; then
-    if ! command -v dockerd >/dev/null; then
-        apt_install docker.io
-    fi
-    # The package may have started a daemon of its own.
-    if ! docker info >/dev/null 2>&1; then
-        start_daemon || start_daemon --storage-driver=vfs || give_up "a Docker daemon starts"
-    fi
-fi
+ensure_daemon || give_up "a Docker daemon starts"
 note "daemon $(docker version -f '{{.Server.Version}}' 2>/dev/null), storage driver $(docker info -f '{{.Driver}}' 2>/dev/null)"
 
 # --- image ----------------------------------------------------------------------------------------
@@ -217,20 +151,6 @@ check "STOPSIGNAL SIGTERM" test "$(inspect_image '{{.Config.StopSignal}}')" = SI
 
 # --- containers -----------------------------------------------------------------------------------
 
-free_port() {
-    if command -v python3 >/dev/null; then
-        python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-        return
-    fi
-    # No python: a random port that no socket in /proc/net/tcp{,6} is using.
-    local port hex
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        hex=$(printf ':%04X ' "$port")
-        grep -q "$hex" /proc/net/tcp /proc/net/tcp6 2>/dev/null || { echo "$port"; return; }
-    done
-    return 1
-}
 
 # run_container NAME DOCKER-RUN-OPTION...: starts the image detached, hardened, on the host network.
 run_container() {
@@ -285,16 +205,6 @@ process_is() {
         grep -Eq '^NoNewPrivs:\s+1$' <<<"$status"
 }
 
-wait_healthy() {
-    local status=""
-    for _ in $(seq 1 $((HEALTHY_WAIT_S * 2))); do
-        status=$(docker inspect -f '{{.State.Health.Status}}' "$1")
-        [ "$status" = healthy ] && return 0
-        sleep 0.5
-    done
-    note "health status after ${HEALTHY_WAIT_S}s: $status"
-    return 1
-}
 
 # logs_have NAME TEXT: stdout or stderr of the container holds TEXT.
 logs_have() {

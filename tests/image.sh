@@ -29,40 +29,14 @@ id_suffix="$$-$(date +%s)"
 readonly TAG="test-${id_suffix}"
 readonly NAME_PREFIX="tinyapi-image-test-${id_suffix}"
 work=$(mktemp -d)
-daemon_pid=""
 registry_pid=""
 binfmt_mounted=""
 binfmt_registered=""
 containers=()
 images=()
-passed=0
-failed=0
-
-pass() { passed=$((passed + 1)); printf 'PASS  %s\n' "$1"; }
-fail() { failed=$((failed + 1)); printf 'FAIL  %s\n' "$1"; }
-check() {
-    local name=$1
-    shift
-    if "$@"; then pass "$name"; else fail "$name"; fi
-}
-note() { printf '      %s\n' "$*"; }
-summary() { echo "image: $passed passed, $failed failed"; }
-give_up() {
-    fail "$1"
-    summary
-    exit 1
-}
-
-# stop_pid PID: SIGTERM, up to 20 s to exit, then SIGKILL.
-stop_pid() {
-    kill -TERM "$1" 2>/dev/null || return 0
-    for _ in $(seq 1 40); do
-        kill -0 "$1" 2>/dev/null || break
-        sleep 0.5
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
+SUITE=image
+# shellcheck source=tests/harness.sh
+. tests/harness.sh
 
 cleanup() {
     local c
@@ -70,7 +44,7 @@ cleanup() {
         for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
         for c in "${images[@]}"; do docker image rm -f "$c" >/dev/null 2>&1 || true; done
     fi
-    [ -z "$daemon_pid" ] || stop_pid "$daemon_pid"
+    stop_daemon
     [ -z "$registry_pid" ] || stop_pid "$registry_pid"
     [ -z "$binfmt_registered" ] || echo -1 >"$BINFMT/$binfmt_registered" 2>/dev/null || true
     [ -z "$binfmt_mounted" ] || umount "$BINFMT" 2>/dev/null || true
@@ -81,14 +55,6 @@ trap 'exit 130' INT TERM
 
 # --- tools ----------------------------------------------------------------------------------------
 
-apt_updated=""
-apt_install() {
-    if [ -z "$apt_updated" ]; then
-        apt-get update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
 
 need=()
 command -v curl >/dev/null || need+=(curl)
@@ -103,9 +69,6 @@ python3 -m venv "$work/venv" >/dev/null 2>&1 || { apt_install python3-venv && py
 "$work/venv/bin/pip" install -q 'cyclonedx-python-lib[json-validation]' ||
     give_up "pip install cyclonedx-python-lib[json-validation]"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # --- the layout -----------------------------------------------------------------------------------
 
@@ -217,26 +180,9 @@ check "the registry serves the same index (sha256:$pushed)" test "sha256:$pushed
 
 # --- Docker ---------------------------------------------------------------------------------------
 
-start_daemon() {
-    dockerd --bridge=none --iptables=false --insecure-registry "$REGISTRY" "$@" >"$work/dockerd.log" 2>&1 &
-    daemon_pid=$!
-    for _ in $(seq 1 $((DAEMON_WAIT_S * 2))); do
-        if docker info >/dev/null 2>&1; then
-            note "started dockerd${*:+ $*} (pid $daemon_pid)"
-            return 0
-        fi
-        kill -0 "$daemon_pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    tail -n 5 "$work/dockerd.log" >&2 || true
-    stop_pid "$daemon_pid"
-    daemon_pid=""
-    return 1
-}
-# Loopback registries need no --insecure-registry in a daemon that is already running.
-if ! docker info >/dev/null 2>&1; then
-    start_daemon || start_daemon --storage-driver=vfs || give_up "a Docker daemon starts"
-fi
+# A daemon we start may pull from the local registry (a loopback registry needs no
+# --insecure-registry in one that is already running).
+ensure_daemon --insecure-registry "$REGISTRY" || give_up "a Docker daemon starts"
 
 # pull PLATFORM LOCAL-TAG: pulls IMAGE for PLATFORM and tags it locally, as the next pull
 # replaces the tag. Keeps what docker pull printed in $work/pull-PLATFORM. The image is removed
@@ -287,16 +233,6 @@ wait_ready() {
     return 1
 }
 status_200() { [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2")" = 200 ]; }
-wait_healthy() {
-    local status=""
-    for _ in $(seq 1 $((HEALTHY_WAIT_S * 2))); do
-        status=$(docker inspect -f '{{.State.Health.Status}}' "$1")
-        [ "$status" = healthy ] && return 0
-        sleep 0.5
-    done
-    note "health status after ${HEALTHY_WAIT_S}s: $status"
-    return 1
-}
 # serves LABEL IMAGE [DOCKER-RUN-OPTION...]: hardened on a free loopback port, every endpoint, healthy.
 serves() {
     local label=$1 image=$2 port name
