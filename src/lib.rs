@@ -10,6 +10,7 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![cfg_attr(any(test, feature = "hosted"), allow(dead_code))]
 
 pub mod addr;

@@ -6,8 +6,6 @@ use common::*;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-const GET_OK: &str = "GET /alwaysok HTTP/1.1\r\nHost: test\r\n\r\n";
-
 #[test]
 fn start_up_line_names_address_and_workers() {
     let s = Server::start(&["--workers", "2"]);

@@ -6,8 +6,6 @@ use common::*;
 use std::net::TcpStream;
 use std::time::Duration;
 
-const GET_OK: &str = "GET /alwaysok HTTP/1.1\r\nHost: test\r\n\r\n";
-
 #[test]
 fn a_thousand_concurrent_connections_are_all_answered() {
     const N: usize = 1000;

@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const GET_OK: &str = "GET /alwaysok HTTP/1.1\r\nHost: test\r\n\r\n";
-
 macro_rules! require_filter {
     () => {
         if skip_under_emulation("qemu-user does not implement seccomp") {

@@ -6,8 +6,6 @@ use common::*;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 
-const GET_OK: &str = "GET /alwaysok HTTP/1.1\r\nHost: test\r\n\r\n";
-
 /// Checks `2026-11-27T06:46:44Z`: an RFC 3339 UTC time to the second, close to now.
 #[track_caller]
 fn check_rfc3339_utc(t: &str) {

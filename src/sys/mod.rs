@@ -629,12 +629,14 @@ impl Args {
             if entry.is_null() {
                 return None;
             }
+            // SAFETY: a non-null entry of envp is a NUL-terminated string (as above).
             let entry = unsafe { CStr::from_ptr(entry) }.to_bytes();
             if let Some(rest) = entry.strip_prefix(name) {
                 if let Some(value) = rest.strip_prefix(b"=") {
                     return Some(value);
                 }
             }
+            // SAFETY: `entry` was not the terminating null, so the array goes on past `p`.
             p = unsafe { p.add(1) };
         }
     }
