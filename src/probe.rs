@@ -24,22 +24,36 @@ pub fn run(addr: Addr) -> i32 {
             crate::say(sys::STDOUT, &[b"tinyapi probe: ", target, b" healthy\n"]);
             0
         }
-        Err(sys::Errno::NOT_OK) => {
+        Err(Failure::Answered) => {
             crate::say(
                 sys::STDERR,
                 &[b"tinyapi: probe: ", target, b" answered ", &status, b"\n"],
             );
             1
         }
-        Err(e) => {
+        Err(Failure::Io(e)) => {
             crate::say_error(b"probe: ", target, e);
             1
         }
     }
 }
 
+/// Why a probe failed.
+enum Failure {
+    /// Connecting, sending or receiving failed.
+    Io(sys::Errno),
+    /// The server answered with a status other than 200 (the status line is in `status`).
+    Answered,
+}
+
+impl From<sys::Errno> for Failure {
+    fn from(e: sys::Errno) -> Failure {
+        Failure::Io(e)
+    }
+}
+
 /// Sends the request and reads the status line into `status`.
-fn check(addr: &Addr, status: &mut [u8; 13]) -> Result<(), sys::Errno> {
+fn check(addr: &Addr, status: &mut [u8; 13]) -> Result<(), Failure> {
     // A blocking socket whose every call (connect included) gives up after the timeout.
     let sock = sys::connect_with_timeout(addr, PROBE_TIMEOUT_MS)?;
     let mut sent = 0;
@@ -56,6 +70,6 @@ fn check(addr: &Addr, status: &mut [u8; 13]) -> Result<(), sys::Errno> {
     if status == b"HTTP/1.1 200 " {
         Ok(())
     } else {
-        Err(sys::Errno::NOT_OK)
+        Err(Failure::Answered)
     }
 }

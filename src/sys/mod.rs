@@ -25,8 +25,6 @@ use core::sync::atomic::{AtomicBool, Ordering};
 pub struct Errno(pub i32);
 
 impl Errno {
-    /// Not from the kernel: the probed server answered with a status other than 200.
-    pub const NOT_OK: Errno = Errno(-1);
     /// The operation would block (`EAGAIN`).
     pub const AGAIN: Errno = Errno(libc::EAGAIN);
 
