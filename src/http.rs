@@ -9,6 +9,7 @@
 use crate::addr::parse_decimal;
 use crate::buf::Buf;
 use crate::time::HTTP_DATE_LEN;
+use core::mem::MaybeUninit;
 
 /// Largest request head accepted: the read buffer of a connection. Bigger heads get 431.
 pub const HEAD_MAX: usize = 8192;
@@ -142,9 +143,10 @@ const ROUTES: [(&[u8], Route); 4] = [
 /// Answers the first request in `input` into `out`, or returns `None` when its head is still
 /// incomplete. See the module documentation for the contract.
 pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exchange<'a>> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let parsed = req.parse(input);
+    // Header slots httparse fills itself: nothing to zero (2 KiB) for every request.
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let parsed = req.parse_with_uninit_headers(input, &mut headers);
     let mut x = Exchange {
         consumed: input.len(),
         status: Status::Ok,
