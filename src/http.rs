@@ -186,6 +186,8 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
 
 /// Decides what to answer: `None` for an incomplete head, else the route or the error status.
 /// Sets how much input the request used and whether the connection may persist.
+// Out of line: inlined into `respond` it costs 80 bytes on arm64 (and nothing less on x86-64).
+#[inline(never)]
 fn judge(
     parsed: httparse::Result<usize>,
     req: &httparse::Request,
