@@ -540,7 +540,7 @@ mod test {
     //! The connection in virtual time: a scripted socket, a clock that moves only when a test
     //! says so, and the worker's buffers on the heap.
     use super::*;
-    use crate::server::Shared;
+    use crate::server::{self, Shared};
 
     /// A scripted socket. `input` is what the client has sent and the connection not yet read
     /// (then `EAGAIN`, or end of stream once `eof`); `room` is what the send buffer takes
@@ -625,15 +625,11 @@ mod test {
 
     impl World {
         pub fn new(config: Config) -> World {
-            let counters = (0..2).map(|_| Default::default()).collect::<Vec<_>>();
-            let shared = Shared {
-                bound: config.listen,
-                wake: sys::eventfd().ok().expect("an eventfd"),
-                config,
-                workers: 1,
-                counters: Box::leak(counters.into_boxed_slice()),
-                started_ms: 0,
-            };
+            let wake = sys::eventfd().ok().expect("an eventfd");
+            let mut shared = server::shared(config.listen, wake, config, 1)
+                .ok()
+                .expect("shared counters");
+            shared.started_ms = 0;
             World {
                 now: 0,
                 draining: false,

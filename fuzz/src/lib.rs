@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use tinyapi::addr::Addr;
 use tinyapi::config::Config;
 use tinyapi::log::AccessLog;
-use tinyapi::server::Shared;
+use tinyapi::server::{self, Shared};
 use tinyapi::sys::{self, interest, Errno};
 use tinyapi::time::Stamps;
 
@@ -172,17 +172,14 @@ fn shared() -> &'static Shared {
             idle_timeout: TIMEOUT,
             ..Config::default()
         };
-        let counters = (0..1).map(|_| Default::default()).collect::<Vec<_>>();
-        Shared {
-            bound: config.listen,
-            wake: sys::eventfd().ok().expect("an eventfd"),
-            config,
-            workers: 1,
-            counters: Box::leak(counters.into_boxed_slice()),
-            // Uptime is whole seconds since start-up: far from a second's edge, so that two
-            // runs in a row report the same.
-            started_ms: 0,
-        }
+        let wake = sys::eventfd().ok().expect("an eventfd");
+        let mut shared = server::shared(config.listen, wake, config, 1)
+            .ok()
+            .expect("shared counters");
+        // Uptime is whole seconds since start-up: far from a second's edge, so that two runs in
+        // a row report the same.
+        shared.started_ms = 0;
+        shared
     })
 }
 
