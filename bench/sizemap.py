@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import cargo_build  # noqa: E402  (bench/cargo_build.py, shared with bench/compare)
 
 # With tinyapi's own entry point, musl's start-up code no longer runs: no thread pointer, no
 # TLS, no errno. Any libc function that touches errno or TLS would crash, so only these pure
@@ -47,14 +49,10 @@ Input = collections.namedtuple("Input", "addr size obj name symbols")
 
 def cargo(args, env=None):
     """Runs `cargo ARGS` in the repository; returns the tinyapi executable it produced."""
-    cmd = ["cargo", args[0], "--message-format=json-render-diagnostics", *args[1:]]
-    run = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                         stdout=subprocess.PIPE, text=True)
-    if run.returncode:
-        sys.exit(f"sizemap: `{' '.join(cmd)}` failed")
-    messages = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    return next(Path(m["executable"]) for m in reversed(messages)
-                if m.get("executable") and m["target"]["name"] == "tinyapi")
+    try:
+        return Path(cargo_build.executable(args, ROOT, env, name="tinyapi"))
+    except RuntimeError as e:
+        sys.exit(f"sizemap: {e}")
 
 
 def build_twin(target):
