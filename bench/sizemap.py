@@ -37,7 +37,7 @@ import cargo_build  # noqa: E402  (bench/cargo_build.py, shared with bench/compa
 # memory and string routines (which the compiler itself emits calls to) may stay linked.
 ALLOWED_LIBC = ("memcpy", "memmove", "memset", "memcmp", "bcmp", "strlen")
 
-GROUPS = ("tinyapi", "core", "httparse", "itoa", "compiler_builtins", "libc/musl")
+GROUPS = ("tinyapi", "core", "httparse", "compiler_builtins", "libc/musl")
 TAIL = ("outlined code", "read-only data", "linker-generated", "headers/padding",
         "other/unattributed")
 KINDS = ("code", "rodata", "data", "hdr+pad")

@@ -56,17 +56,23 @@ impl<'a> Buf<'a> {
 
     /// Appends `n` in decimal.
     pub fn num(&mut self, n: u64) {
-        self.push(itoa::Buffer::new().format(n).as_bytes());
+        self.padded(n, 1);
     }
 
-    /// Appends `n` in decimal with at least `width` digits (zero-padded).
-    pub fn padded(&mut self, n: u64, width: usize) {
-        let mut b = itoa::Buffer::new();
-        let s = b.format(n).as_bytes();
-        for _ in s.len()..width {
-            self.byte(b'0');
+    /// Appends `n` in decimal with at least `width` digits (zero-padded; at most 20). A plain
+    /// loop: itoa's two-digit table alone is 200 bytes, and these numbers are short.
+    pub fn padded(&mut self, mut n: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let mut i = digits.len();
+        while i > 0 {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 && digits.len() - i >= width {
+                break;
+            }
         }
-        self.push(s);
+        self.push(&digits[i..]);
     }
 }
 
@@ -92,5 +98,15 @@ mod test {
         b.padded(123, 2);
         b.padded(0, 3);
         assert_eq!(b.as_bytes(), b"07123000");
+    }
+
+    #[test]
+    fn writes_the_extremes() {
+        let mut a = [0u8; 32];
+        let mut b = Buf::new(&mut a);
+        b.num(0);
+        b.byte(b' ');
+        b.num(u64::MAX);
+        assert_eq!(b.as_bytes(), b"0 18446744073709551615");
     }
 }

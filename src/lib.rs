@@ -150,13 +150,14 @@ fn announce(bound: &Addr, workers: usize) {
     let mut a = [0u8; 64];
     let mut addr = Buf::new(&mut a);
     bound.write(&mut addr);
-    let mut n = itoa::Buffer::new();
+    let mut d = [0u8; 20];
+    let mut n = Buf::new(&mut d);
+    n.num(workers as u64);
     let plural: &[u8] = if workers == 1 {
         b" worker)\n"
     } else {
         b" workers)\n"
     };
-    let n = n.format(workers as u64).as_bytes();
     say(
         sys::STDOUT,
         &[
@@ -165,7 +166,7 @@ fn announce(bound: &Addr, workers: usize) {
             b" listening on ",
             addr.as_bytes(),
             b" (",
-            n,
+            n.as_bytes(),
             plural,
         ],
     );
@@ -183,9 +184,11 @@ pub fn say(fd: i32, parts: &[&[u8]]) {
 
 /// Prints `tinyapi: WHAT DETAIL: REASON` on stderr.
 pub fn say_error(what: &[u8], detail: &[u8], e: Errno) {
-    let mut n = itoa::Buffer::new();
+    let mut d = [0u8; 20];
+    let mut n = Buf::new(&mut d);
+    n.num(e.0 as u64);
     let (errno, reason): (&[u8], &[u8]) = match e.describe() {
-        b"" => (b"errno ", n.format(e.0 as u64).as_bytes()),
+        b"" => (b"errno ", n.as_bytes()),
         d => (b"", d),
     };
     say(

@@ -144,7 +144,7 @@ EOF
 }
 while read -r kind subject sbom; do
     [ "$kind" = sbom ] || continue
-    check "SBOM of ${subject:0:19}: valid CycloneDX 1.5 with libc, httparse, itoa, musl" \
+    check "SBOM of ${subject:0:19}: valid CycloneDX 1.5 with the Cargo.lock crates and musl" \
         sbom_ok "$(blob "$work/one" "$sbom")"
 done <"$work/images"
 
