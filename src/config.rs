@@ -37,6 +37,9 @@ pub struct Config {
     pub seccomp: bool,
     /// Exit 1 instead when the allowlist cannot be installed.
     pub seccomp_required: bool,
+    /// Seconds the server keeps accepting and answering after the first SIGTERM or SIGINT,
+    /// with `/healthcheck` at 503 and every response closing, before it drains.
+    pub shutdown_delay: u32,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             idle_timeout: 60,
             seccomp: true,
             seccomp_required: false,
+            shutdown_delay: 0,
         }
     }
 }
@@ -81,9 +85,10 @@ pub struct Error {
 /// Usage text for `--help`.
 pub const USAGE: &[u8] = b"\
 Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
-               [--header-timeout SECS] [--idle-timeout SECS] [--probe] [--version]
-Environment: TINYAPI_{LISTEN,WORKERS,MAX_CONNECTIONS,HEADER_TIMEOUT,IDLE_TIMEOUT},
-PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off|require
+               [--header-timeout SECS] [--idle-timeout SECS] [--shutdown-delay SECS]
+               [--probe] [--version]
+Environment: TINYAPI_{LISTEN,WORKERS,MAX_CONNECTIONS,HEADER_TIMEOUT,IDLE_TIMEOUT,
+SHUTDOWN_DELAY}, PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off|require
 ";
 
 /// A setting read from an environment variable and, unless `option` is empty, an option.
@@ -97,7 +102,7 @@ struct Setting {
 
 /// Every setting, in the order the environment is applied (`PORT` before `TINYAPI_LISTEN`, so
 /// the more specific variable wins).
-const SETTINGS: [Setting; 8] = [
+const SETTINGS: [Setting; 9] = [
     Setting {
         option: b"",
         var: b"PORT",
@@ -155,6 +160,16 @@ const SETTINGS: [Setting; 8] = [
         expected: SECONDS,
     },
     Setting {
+        option: b"--shutdown-delay",
+        var: b"TINYAPI_SHUTDOWN_DELAY",
+        apply: |c, v| {
+            parse_decimal(v, MAX_SHUTDOWN_DELAY)
+                .map(|n| c.shutdown_delay = n as u32)
+                .is_some()
+        },
+        expected: b"seconds, from 0 to 600",
+    },
+    Setting {
         option: b"",
         var: b"TINYAPI_LOG",
         apply: |c, v| on_off(v, &mut c.log),
@@ -174,6 +189,7 @@ const SETTINGS: [Setting; 8] = [
 
 const SECONDS: &[u8] = b"seconds, from 1 to 86400";
 const MAX_TIMEOUT: u64 = 86_400;
+const MAX_SHUTDOWN_DELAY: u64 = 600;
 
 /// Reads the configuration from `arg(i)` (arguments after the program name) and `env`.
 pub fn parse(
@@ -249,7 +265,6 @@ pub fn parse(
     })
 }
 
-/// `on` or `off` into `flag`; false for anything else.
 /// `on` or `off` into `flag`; false for anything else.
 fn on_off(v: &[u8], flag: &mut bool) -> bool {
     *flag = v == b"on";

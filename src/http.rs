@@ -17,6 +17,8 @@ pub const HEAD_MAX: usize = 8192;
 pub const RESPONSE_MAX: usize = 512;
 /// Header slots handed to httparse; more header lines than this get 431.
 const MAX_HEADERS: usize = 64;
+/// Room for the longest `/healthcheck` body (every counter at `u64::MAX`).
+const JSON_MAX: usize = 192;
 
 /// Body of `/`, as the original service answers it.
 pub const INDEX_BODY: &[u8] = b"Index of tinyapi. These aren't the droids you're looking for\n";
@@ -91,6 +93,8 @@ pub struct Health {
     pub requests: u64,
     /// Connections open now, all workers together.
     pub connections: u64,
+    /// Seconds left of the shutdown delay (0 when there is none, or it is over).
+    pub remaining_secs: u64,
 }
 
 /// What a response depends on besides the request.
@@ -157,7 +161,7 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
         target: req.path.unwrap_or("").as_bytes(),
         minor: req.version,
     };
-    let mut json = [0u8; 160];
+    let mut json = [0u8; JSON_MAX];
     let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x)? {
         Ok(Route::Index) => (TEXT, INDEX_BODY, x.method == b"HEAD"),
         Ok(Route::AlwaysOk) => (JSON, ALWAYSOK_BODY, x.method == b"HEAD"),
@@ -279,6 +283,7 @@ pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) ->
         uptime_secs: 0,
         requests: 0,
         connections: 0,
+        remaining_secs: 0,
     };
     let ctx = Context {
         date,
@@ -334,7 +339,7 @@ fn write(
     }
 }
 
-fn health_json<'b>(json: &'b mut [u8; 160], ctx: &Context) -> &'b [u8] {
+fn health_json<'b>(json: &'b mut [u8; JSON_MAX], ctx: &Context) -> &'b [u8] {
     let h = (ctx.health)();
     let mut b = Buf::new(json);
     b.push(if ctx.draining {
@@ -350,6 +355,10 @@ fn health_json<'b>(json: &'b mut [u8; 160], ctx: &Context) -> &'b [u8] {
     b.num(h.requests);
     b.push(b",\"connections\":");
     b.num(h.connections);
+    if ctx.draining {
+        b.push(b",\"remaining_seconds\":");
+        b.num(h.remaining_secs);
+    }
     b.byte(b'}');
     let n = b.len();
     &json[..n]
@@ -436,6 +445,7 @@ mod test {
             uptime_secs: 7,
             requests: 42,
             connections: 3,
+            remaining_secs: 5,
         }
     }
 
@@ -523,7 +533,7 @@ mod test {
     #[test]
     fn healthcheck_while_draining_is_503_and_closes() {
         let body = std::format!(
-            "{{\"status\":\"draining\",\"version\":\"{}\",\"uptime_seconds\":7,\"requests\":42,\"connections\":3}}",
+            "{{\"status\":\"draining\",\"version\":\"{}\",\"uptime_seconds\":7,\"requests\":42,\"connections\":3,\"remaining_seconds\":5}}",
             crate::VERSION
         );
         let req = b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -819,6 +829,7 @@ mod test {
                 uptime_secs: u64::MAX,
                 requests: u64::MAX,
                 connections: u64::MAX,
+                remaining_secs: u64::MAX,
             },
         };
         for req in [

@@ -140,7 +140,17 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
     let mut worker = supervise::start(&shared, listener, signals, process);
     announce(&bound, workers);
     worker.run();
-    say(sys::STDOUT, &[b"tinyapi stopped\n"]);
+    let stopped: &[&[u8]] = match worker.delay_span() {
+        [began, ended] if began[0] != 0 => &[
+            b"tinyapi stopped; the shutdown delay ran from ",
+            began,
+            b" to ",
+            ended,
+            b"\n",
+        ],
+        _ => &[b"tinyapi stopped\n"],
+    };
+    say(sys::STDOUT, stopped);
     0
 }
 

@@ -17,7 +17,7 @@ use crate::log::AccessLog;
 use crate::slots::FreeList;
 use crate::supervise::Supervisor;
 use crate::sys::{self, interest, Epoll, Event, Fd, Process, Reserved};
-use crate::time::Stamps;
+use crate::time::{Stamps, LOG_STAMP_LEN};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Connections one worker can hold. A power of two: slot indexes, always in range, are taken
@@ -32,6 +32,9 @@ const ACCEPT_PAUSE_MS: u64 = 100;
 const LOG_DELAY_MS: u64 = 10;
 /// Time given to responses in flight after SIGTERM before the remaining connections close.
 const DRAIN_MS: u64 = 800;
+/// How often workers look at `STOP_LINE` during the shutdown delay, which a second signal cuts
+/// short.
+const DELAY_POLL_MS: u64 = 100;
 /// Backlog of the listening socket: the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
@@ -77,6 +80,10 @@ const COUNTER_STRIDE: usize = 8;
 const REQUESTS: usize = 0;
 /// Counter: connections open now.
 const CONNECTIONS: usize = 1;
+/// The line after the workers' holds one word: when the drain begins (monotonic ms; the end of
+/// the shutdown delay, if any), 0 until shutdown begins. Worker 0 writes it, every worker
+/// follows it. A line of its own: workers read it for every connection they serve.
+const STOP_LINE: usize = MAX_WORKERS;
 
 fn monotonic_ms() -> u64 {
     let t = sys::monotonic();
@@ -103,6 +110,8 @@ pub struct Shared {
     pub counters: &'static [[AtomicU64; COUNTER_STRIDE]],
     /// Monotonic time of start-up, for uptime and deadlines.
     pub started_ms: u64,
+    /// When the drain begins (see `STOP_LINE`).
+    stop_at: &'static AtomicU64,
 }
 
 impl Shared {
@@ -114,18 +123,25 @@ impl Shared {
 
     /// What `/healthcheck` reports.
     pub fn health(&self) -> Health {
+        let now = monotonic_ms();
         Health {
-            uptime_secs: (monotonic_ms() - self.started_ms) / 1000,
+            uptime_secs: (now - self.started_ms) / 1000,
             // Asked while answering a request, which counts as served.
             requests: self.total(REQUESTS) + 1,
             connections: self.total(CONNECTIONS),
+            remaining_secs: self.stop_at().saturating_sub(now).div_ceil(1000),
         }
+    }
+
+    /// When the drain begins; 0 until shutdown begins.
+    fn stop_at(&self) -> u64 {
+        self.stop_at.load(Relaxed)
     }
 }
 
 /// Sets up shared state for `workers` worker processes.
 pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
-    let counters = sys::shared_counters(MAX_WORKERS * COUNTER_STRIDE)?
+    let counters = sys::shared_counters((MAX_WORKERS + 1) * COUNTER_STRIDE)?
         .as_chunks()
         .0;
     Ok(Shared {
@@ -135,6 +151,7 @@ pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Res
         workers,
         counters,
         started_ms: monotonic_ms(),
+        stop_at: &counters[STOP_LINE][0],
     })
 }
 
@@ -167,6 +184,8 @@ pub struct Worker<'a> {
     accepting: bool,
     /// When accepting resumes after a pause; `u64::MAX` when not paused.
     resume_accept_ms: u64,
+    /// Worker 0: the log time stamps of the shutdown delay's start and end, for the stop line.
+    delay_span: [[u8; LOG_STAMP_LEN]; 2],
     draining: bool,
     /// When the drain ends; `u64::MAX` before it began.
     drain_deadline_ms: u64,
@@ -215,6 +234,7 @@ impl<'a> Worker<'a> {
             next_sweep: u32::MAX,
             accepting: true,
             resume_accept_ms: u64::MAX,
+            delay_span: [[0; LOG_STAMP_LEN]; 2],
             draining: false,
             drain_deadline_ms: u64::MAX,
             log_due_ms: 0,
@@ -239,10 +259,16 @@ impl<'a> Worker<'a> {
                 let ev = self.mem.events[i % EVENTS]; // i < n <= EVENTS: no panic path
                 match ev.token() {
                     LISTENER => self.accept_one(),
-                    WAKE => self.begin_drain(),
+                    WAKE => self.on_wake(),
                     SIGNALS => self.on_signal(),
                     slot => self.drive(slot as usize, Cause::Ready(ev.bits())),
                 }
+            }
+            // Shutdown began: drain at the end of the delay, which a second signal moves closer.
+            // Until then the worker accepts and answers as before, but every answer closes.
+            let stop_at = self.shared.stop_at();
+            if stop_at != 0 && self.now_ms >= stop_at {
+                self.begin_drain();
             }
             if self.now >= self.next_sweep {
                 self.sweep();
@@ -277,9 +303,14 @@ impl<'a> Worker<'a> {
     }
 
     /// Milliseconds `epoll_wait` may sleep: until the earliest of the next connection
-    /// deadline, the log's, the end of an accept pause and the end of the drain (each
-    /// `u64::MAX` when there is none).
+    /// deadline, the log's, the end of an accept pause, the next look at the shutdown delay
+    /// and the end of the drain (each `u64::MAX` when there is none).
     fn timeout(&self) -> i32 {
+        let delay = if self.shared.stop_at() == 0 || self.draining {
+            u64::MAX
+        } else {
+            self.now_ms + DELAY_POLL_MS
+        };
         let sweep = self.shared.started_ms + self.next_sweep as u64 * 1000;
         let log = if self.mem.log.pending() {
             self.log_due_ms
@@ -289,6 +320,7 @@ impl<'a> Worker<'a> {
         let due = sweep
             .min(log)
             .min(self.resume_accept_ms)
+            .min(delay)
             .min(self.drain_deadline_ms);
         due.saturating_sub(self.now_ms).min(i32::MAX as u64) as i32
     }
@@ -355,12 +387,51 @@ impl<'a> Worker<'a> {
     fn on_signal(&mut self) {
         let Some(s) = &mut self.sup else { return };
         if s.take_stop() {
-            // Drain here first, so that workers ending because of the wake-up are expected.
-            sys::notify(&self.shared.wake);
-            self.begin_drain();
+            self.stop();
         }
         if let Some(s) = &mut self.sup {
-            s.reap(self.draining, &mut self.mem.log);
+            s.reap(self.shared.stop_at() != 0, &mut self.mem.log);
+        }
+    }
+
+    /// Worker 0, on SIGTERM or SIGINT: starts the shutdown delay if there is one and it has
+    /// not begun, otherwise (no delay, or a second signal) makes the drain begin now; and wakes
+    /// every worker, itself included, to follow `STOP_LINE`.
+    fn stop(&mut self) {
+        let delay_ms = self.shared.config.shutdown_delay as u64 * 1000;
+        let mut stop_at = self.now_ms;
+        // A second signal may come before this worker's own wake-up: ask the shared word.
+        let begins = self.shared.stop_at() == 0 && delay_ms > 0;
+        if begins {
+            stop_at += delay_ms;
+        }
+        self.shared.stop_at.store(stop_at, Relaxed);
+        sys::notify(&self.shared.wake);
+        // Said once every worker has been told: a client that reads the line and connects is
+        // answered as the delay says.
+        if begins {
+            self.delay_span[0] = self.stamps.log;
+            self.note(b" shutdown delay began\n");
+        }
+    }
+
+    /// The wake-up from worker 0: shutdown began, and `run` follows `STOP_LINE`. The eventfd
+    /// stays readable: stop watching it.
+    fn on_wake(&mut self) {
+        let _ = self.epoll.delete(&self.shared.wake);
+    }
+
+    /// Worker 0: the log time stamps of the shutdown delay's start and end; all zero when
+    /// there was none.
+    pub fn delay_span(&self) -> &[[u8; LOG_STAMP_LEN]; 2] {
+        &self.delay_span
+    }
+
+    /// Worker 0: a line about the server on stdout, after the access-log lines before it.
+    fn note(&mut self, what: &[u8]) {
+        if self.sup.is_some() {
+            self.mem.log.flush();
+            crate::say(sys::STDOUT, &[&self.stamps.log, what]);
         }
     }
 
@@ -371,8 +442,11 @@ impl<'a> Worker<'a> {
         }
         self.draining = true;
         self.drain_deadline_ms = self.now_ms + DRAIN_MS;
+        if self.delay_span[0][0] != 0 {
+            self.delay_span[1] = self.stamps.log;
+            self.note(b" shutdown delay ended\n");
+        }
         self.resume_accept_ms = u64::MAX; // not after all
-        let _ = self.epoll.delete(&self.shared.wake);
         if self.accepting {
             let _ = self.epoll.delete(&self.listener);
         }
@@ -417,7 +491,7 @@ impl<'a> Worker<'a> {
             now: self.now,
             shared,
             stamps: &self.stamps,
-            draining: self.draining,
+            draining: shared.stop_at() != 0,
             requests: &self.counters[REQUESTS],
             log,
             scratch,

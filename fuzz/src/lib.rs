@@ -30,6 +30,7 @@ pub fn small_counters() -> Health {
         uptime_secs: 7,
         requests: 42,
         connections: 3,
+        remaining_secs: 0,
     }
 }
 
@@ -39,6 +40,7 @@ pub fn max_counters() -> Health {
         uptime_secs: u64::MAX,
         requests: u64::MAX,
         connections: u64::MAX,
+        remaining_secs: u64::MAX,
     }
 }
 

@@ -37,6 +37,7 @@ const CONFIG_VARS: &[&str] = &[
     "TINYAPI_IDLE_TIMEOUT",
     "TINYAPI_LOG",
     "TINYAPI_SECCOMP",
+    "TINYAPI_SHUTDOWN_DELAY",
 ];
 
 /// The emulator that runs the arm64 build on another machine.
