@@ -341,7 +341,7 @@ impl Conn {
             draining: env.draining,
             health: &health,
         };
-        let read = &env.scratch.read;
+        let read = &mut env.scratch.read;
         let mut b = Buf::new(&mut env.scratch.out);
         let mut used = 0;
         let mut out_full = false;
@@ -355,7 +355,7 @@ impl Conn {
                 out_full = true;
                 break;
             }
-            let Some(x) = http::respond(&read[used..len], &ctx, &mut b) else {
+            let Some(x) = http::respond(&mut read[used..len], &ctx, &mut b) else {
                 break;
             };
             used += x.consumed;

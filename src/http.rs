@@ -29,6 +29,9 @@ pub const PANIC_BODY: &[u8] = b"tinyapi is exiting: /panic was requested\n";
 
 const TEXT: &[u8] = b"text/plain; charset=utf-8";
 const JSON: &[u8] = b"application/json";
+/// `/healthcheck`'s type, and the header that keeps caches from reusing a body that changes with
+/// every request (no heuristic freshness, RFC 9111 §4.2.2).
+const HEALTH_JSON: &[u8] = b"application/json\r\nCache-Control: no-store";
 
 /// A response status; [`Status::code`] is its number.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -124,8 +127,9 @@ pub struct Exchange<'a> {
     pub method: &'a [u8],
     /// The request target as sent, empty when unparsed.
     pub target: &'a [u8],
-    /// HTTP minor version (1.0 or 1.1); `None` when unparsed.
-    pub minor: Option<u8>,
+    /// The request line's HTTP version as received, ten times the major plus the minor (11 is
+    /// HTTP/1.1, 20 HTTP/2.0); 0 when it could not be read.
+    pub version: u8,
 }
 
 #[derive(Clone, Copy)]
@@ -146,7 +150,13 @@ const ROUTES: [(&[u8], Route); 4] = [
 
 /// Answers the first request in `input` into `out`, or returns `None` when its head is still
 /// incomplete. See the module documentation for the contract.
-pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exchange<'a>> {
+///
+/// A request line of a later HTTP/1 minor version (`HTTP/1.2`) is rewritten in `input` to
+/// `HTTP/1.1`, the version it is answered in (RFC 9110 §2.5, §6.2): httparse knows only 1.0
+/// and 1.1.
+pub fn respond<'a>(input: &'a mut [u8], ctx: &Context, out: &mut Buf) -> Option<Exchange<'a>> {
+    let newer = newer_minor(input);
+    let input: &'a [u8] = input;
     // Header slots httparse fills itself: nothing to zero (2 KiB) for every request.
     let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
@@ -159,7 +169,7 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
         exit: false,
         method: req.method.unwrap_or("").as_bytes(),
         target: req.path.unwrap_or("").as_bytes(),
-        minor: req.version,
+        version: req.version.map_or(0, |minor| 10 + newer.unwrap_or(minor)),
     };
     let mut json = [0u8; JSON_MAX];
     let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x)? {
@@ -169,7 +179,11 @@ pub fn respond<'a>(input: &'a [u8], ctx: &Context, out: &mut Buf) -> Option<Exch
             if ctx.draining {
                 x.status = Status::Unavailable;
             }
-            (JSON, health_json(&mut json, ctx), x.method == b"HEAD")
+            (
+                HEALTH_JSON,
+                health_json(&mut json, ctx),
+                x.method == b"HEAD",
+            )
         }
         Ok(Route::Panic) => {
             x.status = Status::InternalError;
@@ -208,7 +222,10 @@ fn judge(
             // httparse stops at the first wrong byte: wait for the whole line before telling
             // a version we do not speak (505) from a malformed line (400).
             None if input.len() < HEAD_MAX => return None,
-            Some(true) => return Some(Err(Status::VersionNotSupported)),
+            Some(v) if v > 0 => {
+                x.version = v;
+                return Some(Err(Status::VersionNotSupported));
+            }
             _ => return Some(Err(Status::BadRequest)),
         },
         Err(httparse::Error::TooManyHeaders) => return Some(Err(Status::HeadersTooLarge)),
@@ -298,12 +315,13 @@ pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) ->
         exit: false,
         method: b"",
         target: b"",
-        minor: None,
+        version: 0,
     };
     write(out, &ctx, &x, TEXT, status.reason_line(), false)
 }
 
 /// Writes the head and (unless `head_only`) the body; returns the body bytes written.
+/// `content_type` is the `Content-Type` value, possibly followed by more header lines.
 fn write(
     out: &mut Buf,
     ctx: &Context,
@@ -326,7 +344,7 @@ fn write(
     }
     if !x.keep_alive {
         out.push(b"\r\nConnection: close");
-    } else if x.minor == Some(0) {
+    } else if x.version == 10 {
         // HTTP/1.0 persists only when both sides say so (RFC 9112 §9.3).
         out.push(b"\r\nConnection: keep-alive");
     }
@@ -409,9 +427,25 @@ fn crlf_only(head: &[u8]) -> bool {
     true
 }
 
-/// Whether the request line is `METHOD TARGET HTTP/x.y`: a version we do not speak (505), as
-/// opposed to a malformed line (400). `None` while the line has not ended.
-fn version_like(input: &[u8]) -> Option<bool> {
+/// The minor version of a request line ending in `HTTP/1.2` to `HTTP/1.9`, which is then
+/// rewritten to `HTTP/1.1`; `None` for any other line, or while the line has not ended.
+fn newer_minor(input: &mut [u8]) -> Option<u8> {
+    // Empty lines before the request line are skipped, as httparse skips them.
+    let start = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let end = start + input[start..].iter().position(|&b| b == b'\n')?;
+    let v = input.get_mut(end.checked_sub(10)?..end)?;
+    if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) || v[9] != b'\r' {
+        return None;
+    }
+    let minor = v[8] - b'0';
+    v[8] = b'1';
+    Some(minor)
+}
+
+/// Whether the request line is `METHOD TARGET HTTP/x.y`: a version we do not speak (505, and
+/// the version as in [`Exchange::version`]), as opposed to a malformed line (0, a 400). `None`
+/// while the line has not ended.
+fn version_like(input: &[u8]) -> Option<u8> {
     // Empty lines before the request line are skipped, as httparse skips them.
     let start = input
         .iter()
@@ -422,14 +456,17 @@ fn version_like(input: &[u8]) -> Option<bool> {
     // Exactly three words: method, target, version.
     let spaces = line.iter().filter(|&&b| b == b' ').count();
     let v = &line[line.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1)..];
-    Some(
-        spaces == 2
-            && v.len() == 8
-            && v.starts_with(b"HTTP/")
-            && v[5].is_ascii_digit()
-            && v[6] == b'.'
-            && v[7].is_ascii_digit(),
-    )
+    let like = spaces == 2
+        && v.len() == 8
+        && v.starts_with(b"HTTP/")
+        && v[5].is_ascii_digit()
+        && v[6] == b'.'
+        && v[7].is_ascii_digit();
+    Some(if like {
+        (v[5] - b'0') * 10 + v[7] - b'0'
+    } else {
+        0
+    })
 }
 
 #[cfg(test)]
@@ -460,8 +497,10 @@ mod test {
         let mut b = Buf::new(&mut out);
         let mut pos = 0;
         let mut seen = Vec::new();
-        while let Some(x) = respond(&input[pos..], &ctx, &mut b) {
-            assert!(x.consumed > 0 && pos + x.consumed <= input.len());
+        let mut input = input.to_vec();
+        let len = input.len();
+        while let Some(x) = respond(&mut input[pos..], &ctx, &mut b) {
+            assert!(x.consumed > 0 && pos + x.consumed <= len);
             pos += x.consumed;
             seen.push((x.status, x.keep_alive, x.consumed));
             if !x.keep_alive {
@@ -526,7 +565,7 @@ mod test {
         );
         assert_eq!(
             one("GET /healthcheck HTTP/1.1\r\nHost: x\r\n\r\n"),
-            expect("200 OK", "application/json", &body, "")
+            expect("200 OK", HEALTH_TYPE, &body, "")
         );
     }
 
@@ -540,7 +579,7 @@ mod test {
         let (out, seen) = run(req, true);
         let want = expect(
             "503 Service Unavailable",
-            "application/json",
+            HEALTH_TYPE,
             &body,
             "Connection: close\r\n",
         );
@@ -557,7 +596,8 @@ mod test {
         };
         let mut out = [0u8; RESPONSE_MAX];
         let mut b = Buf::new(&mut out);
-        let x = respond(b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n", &ctx, &mut b).unwrap();
+        let mut req = b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let x = respond(&mut req, &ctx, &mut b).unwrap();
         assert!(x.exit && !x.keep_alive);
         let body = "tinyapi is exiting: /panic was requested\n";
         let want = expect(
@@ -645,11 +685,15 @@ mod test {
             for i in 0..req.len() {
                 let mut out = [0u8; RESPONSE_MAX];
                 let mut b = Buf::new(&mut out);
-                assert!(respond(&req[..i], &ctx, &mut b).is_none(), "prefix {i}");
+                assert!(
+                    respond(&mut req.to_vec()[..i], &ctx, &mut b).is_none(),
+                    "prefix {i}"
+                );
                 assert_eq!(b.len(), 0);
             }
             let mut out = [0u8; RESPONSE_MAX];
-            let x = respond(req, &ctx, &mut Buf::new(&mut out)).unwrap();
+            let mut req = req.to_vec();
+            let x = respond(&mut req, &ctx, &mut Buf::new(&mut out)).unwrap();
             assert_eq!((x.status, x.consumed), (Status::Ok, req.len()));
         }
     }
@@ -783,9 +827,45 @@ mod test {
         );
     }
 
+    /// `/healthcheck`'s Content-Type line and the one after it.
+    const HEALTH_TYPE: &str = "application/json\r\nCache-Control: no-store";
+
+    #[test]
+    fn later_http_1_minor_versions_are_answered_as_1_1() {
+        for minor in 2..=9 {
+            let req = std::format!(
+                "\r\nGET /alwaysok HTTP/1.{minor}\r\nHost: x\r\n\r\nGET / HTTP/1.{minor}\r\nHost: x\r\n\r\n"
+            );
+            let (out, seen) = run(req.as_bytes(), false);
+            let want = expect("200 OK", "application/json", "{ \"status\": \"OK\" }", "")
+                + &expect(
+                    "200 OK",
+                    "text/plain; charset=utf-8",
+                    std::str::from_utf8(INDEX_BODY).unwrap(),
+                    "",
+                );
+            assert_eq!(out, want, "HTTP/1.{minor}");
+            assert_eq!(seen.len(), 2, "kept alive like HTTP/1.1");
+            let mut input = req.into_bytes();
+            let mut out = [0u8; RESPONSE_MAX];
+            let ctx = Context {
+                date: DATE,
+                draining: false,
+                health: &health,
+            };
+            let x = respond(&mut input, &ctx, &mut Buf::new(&mut out)).unwrap();
+            assert_eq!(x.version, 10 + minor, "the version as received");
+        }
+        // Only the request line's own version counts.
+        assert_eq!(
+            status_of(b"GET /HTTP/1.2 HTTP/2.0\r\nHost: x\r\n\r\n"),
+            Status::VersionNotSupported
+        );
+    }
+
     #[test]
     fn unsupported_versions_are_505() {
-        for v in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
+        for v in ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/2.2"] {
             let req = std::format!("GET / {v}\r\nHost: x\r\n\r\n");
             assert_eq!(
                 status_of(req.as_bytes()),
@@ -839,7 +919,7 @@ mod test {
         ] {
             let mut out = [0u8; 2 * RESPONSE_MAX];
             let mut b = Buf::new(&mut out);
-            respond(req.as_bytes(), &ctx, &mut b).unwrap();
+            respond(&mut req.as_bytes().to_vec(), &ctx, &mut b).unwrap();
             assert!(
                 b.len() <= RESPONSE_MAX && b.as_bytes().ends_with(b"}")
                     || b.as_bytes().ends_with(b"\n")

@@ -52,10 +52,12 @@ impl AccessLog {
             if x.target.len() > TARGET_MAX {
                 b.push(b"...");
             }
-            b.push(match x.minor {
-                Some(0) => b" HTTP/1.0",
-                _ => b" HTTP/1.1",
-            });
+            if x.version > 0 {
+                b.push(b" HTTP/");
+                b.num(x.version as u64 / 10);
+                b.byte(b'.');
+                b.num(x.version as u64 % 10);
+            }
         }
         b.push(b"\" ");
         b.num(x.status.code() as u64);
@@ -123,7 +125,7 @@ mod test {
     fn exchange<'a>(
         method: &'a [u8],
         target: &'a [u8],
-        minor: Option<u8>,
+        version: u8,
         status: Status,
     ) -> Exchange<'a> {
         Exchange {
@@ -134,7 +136,7 @@ mod test {
             exit: false,
             method,
             target,
-            minor,
+            version,
         }
     }
 
@@ -145,7 +147,7 @@ mod test {
         log.line(
             b"2026-11-27T06:46:44Z",
             &peer,
-            &exchange(b"GET", b"/alwaysok", Some(1), Status::Ok),
+            &exchange(b"GET", b"/alwaysok", 11, Status::Ok),
             21_400,
         );
         assert_eq!(
@@ -161,7 +163,7 @@ mod test {
         log.line(
             b"T",
             &peer,
-            &exchange(b"GET", b"/a\"b\\c\xff", Some(0), Status::NotFound),
+            &exchange(b"GET", b"/a\"b\\c\xff", 10, Status::NotFound),
             1_500_000_000,
         );
         assert_eq!(
@@ -170,12 +172,7 @@ mod test {
         );
         let long = std::vec![b'a'; 2000];
         let mut log = std::boxed::Box::new(AccessLog::EMPTY);
-        log.line(
-            b"T",
-            &peer,
-            &exchange(b"GET", &long, Some(1), Status::Ok),
-            0,
-        );
+        log.line(b"T", &peer, &exchange(b"GET", &long, 11, Status::Ok), 0);
         let line = log.waiting();
         assert!(line.len() < LINE_MAX);
         assert!(std::str::from_utf8(line)
@@ -187,12 +184,7 @@ mod test {
     fn unparsed_requests_log_a_dash() {
         let mut log = std::boxed::Box::new(AccessLog::EMPTY);
         let peer = Addr::parse(b"1.2.3.4:5").unwrap();
-        log.line(
-            b"T",
-            &peer,
-            &exchange(b"", b"", None, Status::BadRequest),
-            0,
-        );
+        log.line(b"T", &peer, &exchange(b"", b"", 0, Status::BadRequest), 0);
         assert_eq!(log.waiting(), b"T 1.2.3.4:5 \"-\" 400 18 0.000ms\n");
     }
 }

@@ -69,7 +69,7 @@ fn head_healthcheck_has_json_headers_and_no_body() {
     let mut c = s.connect();
     let r = c.exchange("HEAD /healthcheck HTTP/1.1\r\nHost: test\r\n\r\n");
     let len = content_length(&r);
-    assert_eq!(r, response("200 OK", JSON, len, "", ""));
+    assert_eq!(r, response("200 OK", HEALTH_TYPE, len, "", ""));
     // The advertised length is the GET body's length (same counters, digit for digit
     // except requests, which may have grown by one: one more digit at most).
     let get = c.exchange("GET /healthcheck HTTP/1.1\r\nHost: test\r\n\r\n");

@@ -97,12 +97,20 @@ fn access_log_covers_head_errors_and_http10() {
     c.exchange("HEAD / HTTP/1.1\r\nHost: test\r\n\r\n");
     c.exchange("GET /nope?a=\"b\" HTTP/1.1\r\nHost: test\r\n\r\n");
     c.exchange("POST /alwaysok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    c.exchange("GET /alwaysok HTTP/1.2\r\nHost: test\r\n\r\n");
     c.send(b"NONSENSE\r\n\r\n");
+    c.normalized(false);
+    // The next line may come from another worker: only after these five.
+    s.stdout
+        .wait_for(PATIENCE, |t| access_lines(t).len() >= 5)
+        .expect("five access lines");
+    let mut c = s.connect();
+    c.send(b"GET /alwaysok HTTP/2.0\r\nHost: test\r\n\r\n");
     c.normalized(false);
     let out = s
         .stdout
-        .wait_for(PATIENCE, |t| access_lines(t).len() >= 4)
-        .expect("four access lines");
+        .wait_for(PATIENCE, |t| access_lines(t).len() >= 6)
+        .expect("six access lines");
     let got: Vec<(String, u16, usize)> = access_lines(&out)
         .iter()
         .map(|l| {
@@ -116,7 +124,10 @@ fn access_log_covers_head_errors_and_http10() {
             ("HEAD / HTTP/1.1".to_string(), 200, 0),
             ("GET /nope?a=\\x22b\\x22 HTTP/1.1".to_string(), 404, 10),
             ("POST /alwaysok HTTP/1.0".to_string(), 405, 19),
+            // The version as received, though answered as HTTP/1.1.
+            ("GET /alwaysok HTTP/1.2".to_string(), 200, 18),
             ("-".to_string(), 400, 12),
+            ("GET /alwaysok HTTP/2.0".to_string(), 505, 27),
         ]
     );
 }

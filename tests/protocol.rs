@@ -355,8 +355,21 @@ fn http09_is_refused_and_closes() {
 fn unsupported_versions_are_505_and_close() {
     let s = Server::start(&[]);
     refused(&s, b"GET / HTTP/2.0\r\nHost: test\r\n\r\n", |c| c == 505);
-    refused(&s, b"GET / HTTP/1.2\r\nHost: test\r\n\r\n", |c| c == 505);
     refused(&s, b"GET / HTTP/3.0\r\n\r\n", |c| c == 505);
+    refused(&s, b"GET / HTTP/2.1\r\nHost: test\r\n\r\n", |c| c == 505);
+}
+
+#[test]
+fn later_http_1_minor_versions_are_answered_as_http_1_1() {
+    // RFC 9110 §2.5 and §6.2: a server answers in the highest minor version it speaks.
+    let s = Server::start(&[]);
+    let mut c = s.connect();
+    for minor in [2, 9] {
+        let r = c.exchange(&format!(
+            "GET /alwaysok HTTP/1.{minor}\r\nHost: test\r\n\r\n"
+        ));
+        assert_eq!(r, alwaysok_response(""), "HTTP/1.{minor}, kept alive");
+    }
 }
 
 #[test]

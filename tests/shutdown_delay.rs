@@ -28,14 +28,16 @@ fn draining_health(r: &str) -> u64 {
         r,
         response(
             "503 Service Unavailable",
-            "application/json",
+            HEALTH_TYPE,
             body.len(),
             "Connection: close\r\n",
             body
         )
     );
     let prefix = format!("{{\"status\":\"draining\",\"version\":\"{VERSION}\",\"uptime_seconds\":");
-    let rest = body.strip_prefix(&prefix).unwrap_or_else(|| panic!("{body:?}"));
+    let rest = body
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{body:?}"));
     let (_, remaining) = rest
         .split_once(",\"remaining_seconds\":")
         .unwrap_or_else(|| panic!("no remaining_seconds in {body:?}"));
@@ -137,7 +139,10 @@ fn serves_through_the_delay_with_healthcheck_503_and_closing_answers_then_exits_
         "{out:?}"
     );
     // Requests during the delay are in the access log with the 503s.
-    assert!(out.contains("\"GET /healthcheck HTTP/1.1\" 503 "), "{out:?}");
+    assert!(
+        out.contains("\"GET /healthcheck HTTP/1.1\" 503 "),
+        "{out:?}"
+    );
     assert_eq!(s.stderr.text(), quiet_stderr());
 }
 
@@ -155,7 +160,10 @@ fn a_second_signal_skips_the_rest_of_the_delay() {
         s.signal(second);
         assert_eq!(s.exit_code(Duration::from_secs(5)), 0);
         let took = s.exited_at.unwrap() - sent;
-        assert!(took <= Duration::from_secs(1), "took {took:?} after the second signal");
+        assert!(
+            took <= Duration::from_secs(1),
+            "took {took:?} after the second signal"
+        );
         let out = s.stdout.text();
         assert!(out.contains(" shutdown delay ended\n"), "{out:?}");
         assert!(out.contains("tinyapi stopped; the shutdown delay ran from "));
@@ -176,7 +184,10 @@ fn delay_from_the_environment_and_its_bounds() {
         t.contains(" shutdown delay began\n")
     });
     let remaining = draining_health(&s.get("/healthcheck"));
-    assert!((599..=600).contains(&remaining), "remaining_seconds {remaining}");
+    assert!(
+        (599..=600).contains(&remaining),
+        "remaining_seconds {remaining}"
+    );
     s.signal(libc::SIGTERM);
     assert_eq!(s.exit_code(Duration::from_secs(5)), 0);
 
@@ -199,8 +210,9 @@ fn delay_from_the_environment_and_its_bounds() {
         };
         assert!(
             r.stderr.starts_with("tinyapi: invalid value '")
-                && r.stderr
-                    .ends_with(&format!("' for {source}: expected seconds, from 0 to 600\n")),
+                && r.stderr.ends_with(&format!(
+                    "' for {source}: expected seconds, from 0 to 600\n"
+                )),
             "{:?}",
             r.stderr
         );

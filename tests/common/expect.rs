@@ -173,6 +173,10 @@ pub fn status_of(response: &str) -> u16 {
         .unwrap_or_else(|| panic!("no status line in {response:?}"))
 }
 
+/// `/healthcheck`'s `Content-Type` value and the header after it: its body changes with every
+/// request, so no cache may reuse it.
+pub const HEALTH_TYPE: &str = "application/json\r\nCache-Control: no-store";
+
 /// The body of `/healthcheck`.
 #[derive(Debug)]
 pub struct Health {
@@ -189,7 +193,7 @@ impl Health {
         let h = Health::from_body(body);
         assert_eq!(
             r,
-            response("200 OK", "application/json", body.len(), "", body),
+            response("200 OK", HEALTH_TYPE, body.len(), "", body),
             "healthcheck response"
         );
         h
