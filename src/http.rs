@@ -123,6 +123,9 @@ pub struct Exchange<'a> {
     pub keep_alive: bool,
     /// `/panic` was requested: send this response, then end the process with status 1.
     pub exit: bool,
+    /// The input as `respond` read it (with a later HTTP/1 minor version rewritten to 1.1):
+    /// `method` and `target` point into it.
+    pub input: &'a [u8],
     /// The request method, empty when the request line could not be parsed.
     pub method: &'a [u8],
     /// The request target as sent, empty when unparsed.
@@ -167,6 +170,7 @@ pub fn respond<'a>(input: &'a mut [u8], ctx: &Context, out: &mut Buf) -> Option<
         body_len: 0,
         keep_alive: false,
         exit: false,
+        input,
         method: req.method.unwrap_or("").as_bytes(),
         target: req.path.unwrap_or("").as_bytes(),
         version: req.version.map_or(0, |minor| 10 + newer.unwrap_or(minor)),
@@ -313,6 +317,7 @@ pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) ->
         body_len: 0,
         keep_alive: false,
         exit: false,
+        input: b"",
         method: b"",
         target: b"",
         version: 0,
@@ -432,9 +437,12 @@ fn crlf_only(head: &[u8]) -> bool {
 fn newer_minor(input: &mut [u8]) -> Option<u8> {
     // Empty lines before the request line are skipped, as httparse skips them.
     let start = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
-    let end = start + input[start..].iter().position(|&b| b == b'\n')?;
-    let v = input.get_mut(end.checked_sub(10)?..end)?;
-    if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) || v[9] != b'\r' {
+    let end = start
+        + input[start..]
+            .iter()
+            .position(|&b| b == b'\r' || b == b'\n')?;
+    let v = input.get_mut(end.checked_sub(9)?..end)?;
+    if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) {
         return None;
     }
     let minor = v[8] - b'0';

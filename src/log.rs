@@ -134,6 +134,7 @@ mod test {
             body_len: 18,
             keep_alive: true,
             exit: false,
+            input: b"",
             method,
             target,
             version,
