@@ -54,9 +54,8 @@ impl AccessLog {
             }
             if x.version > 0 {
                 b.push(b" HTTP/");
-                b.num(x.version as u64 / 10);
-                b.byte(b'.');
-                b.num(x.version as u64 % 10);
+                // At most 99: one digit each.
+                b.push(&[b'0' + x.version / 10, b'.', b'0' + x.version % 10]);
             }
         }
         b.push(b"\" ");
