@@ -1,6 +1,7 @@
 //! Socket addresses: parsing `ADDR:PORT` and printing them, for IPv4 and IPv6, without std.
 
 use crate::buf::Buf;
+use crate::http::parse_decimal;
 
 /// An IPv4 or IPv6 address and port. IPv4 addresses sit in the last four bytes of `ip`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,25 +91,6 @@ impl Addr {
 pub fn parse_port(s: &[u8]) -> Option<u16> {
     let n = parse_decimal(s, 65535)?;
     Some(n as u16)
-}
-
-/// Parses a decimal number of at most `max`, without sign, spaces or an empty string.
-pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + (b - b'0') as u64;
-    }
-    if n <= max {
-        Some(n)
-    } else {
-        None
-    }
 }
 
 fn parse_v4(s: &[u8]) -> Option<[u8; 4]> {

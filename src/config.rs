@@ -4,7 +4,8 @@
 //! unset (container templates often leave them empty). Any invalid value is an [`Error`] naming
 //! the option or variable and the value, which `main` prints before exiting with status 2.
 
-use crate::addr::{parse_decimal, parse_port, Addr};
+use crate::addr::{parse_port, Addr};
+use crate::http::parse_decimal;
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: Addr = Addr::v4([0, 0, 0, 0], 8080);

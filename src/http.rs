@@ -6,7 +6,6 @@
 //! may carry another request. Contract: when `out` has at least [`RESPONSE_MAX`] bytes of room,
 //! the whole response fits; nothing here panics on any input.
 
-use crate::addr::parse_decimal;
 use crate::buf::Buf;
 use crate::time::HTTP_DATE_LEN;
 use core::mem::MaybeUninit;
@@ -385,6 +384,26 @@ fn health_json<'b>(json: &'b mut [u8; JSON_MAX], ctx: &Context) -> &'b [u8] {
     b.byte(b'}');
     let n = b.len();
     &json[..n]
+}
+
+/// Parses a decimal number of at most `max`: one or more digits, without sign or spaces, as
+/// `Content-Length` is written (RFC 9110 §8.6). Options and addresses use it too.
+pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + (b - b'0') as u64;
+    }
+    if n <= max {
+        Some(n)
+    } else {
+        None
+    }
 }
 
 /// The path of a request target, or `None` when it has none of the forms of RFC 9112 §3.2: the
