@@ -89,8 +89,17 @@ fn main() {
 /// discarded whole: the program starts at its own entry point (src/sys/start.rs), so musl's
 /// start-up, constructors and TLS set-up are never linked. The discard comes first because the
 /// first rule that matches an input section places it.
+///
+/// The program headers are listed (PHDRS) so that there are only the three the kernel reads:
+/// no PT_PHDR, which only a dynamic loader looks at (56 bytes).
 const LAYOUT: &str = "\
 ENTRY(tinyapi_start)
+PHDRS
+{
+  text PT_LOAD FILEHDR PHDRS FLAGS(5);
+  data PT_LOAD FLAGS(6);
+  stack PT_GNU_STACK FLAGS(6);
+}
 SECTIONS
 {
   /DISCARD/ : {
@@ -101,9 +110,9 @@ SECTIONS
   .text : {
     *(.text .text.*)
     *(.rodata .rodata.*)
-  }
+  } :text
   . = ALIGN(CONSTANT(MAXPAGESIZE)) + (. & (CONSTANT(MAXPAGESIZE) - 1));
-  .data : { *(.data .data.*) }
-  .bss : { *(.bss .bss.*) *(COMMON) }
+  .data : { *(.data .data.*) *(.got) *(.got.plt) } :data
+  .bss : { *(.bss .bss.*) *(COMMON) } :data
 }
 ";
