@@ -178,18 +178,21 @@ fn parse_v6(s: &[u8]) -> Option<[u8; 16]> {
 }
 
 fn write_v6(ip: &[u8; 16], out: &mut Buf) {
-    let g = |i: usize| u16::from_be_bytes([ip[2 * i], ip[2 * i + 1]]);
+    let mut g = [0u16; 8];
+    for (v, pair) in g.iter_mut().zip(ip.chunks_exact(2)) {
+        *v = u16::from_be_bytes([pair[0], pair[1]]);
+    }
     // The longest run of two or more zero groups becomes "::" (RFC 5952 §4.2).
     let (mut best, mut best_len, mut run) = (8, 1, 0);
-    for i in 0..8 {
-        run = if g(i) == 0 { run + 1 } else { 0 };
+    for (i, &v) in g.iter().enumerate() {
+        run = if v == 0 { run + 1 } else { 0 };
         if run > best_len {
             best_len = run;
             best = i + 1 - run;
         }
     }
     let mut i = 0;
-    while i < 8 {
+    while let Some(&v) = g.get(i) {
         if i == best {
             out.push(b"::");
             i += best_len;
@@ -198,14 +201,17 @@ fn write_v6(ip: &[u8; 16], out: &mut Buf) {
         if i > 0 && i != best + best_len {
             out.byte(b':');
         }
-        let v = g(i);
-        let mut started = false;
-        for shift in [12, 8, 4, 0] {
-            let d = (v >> shift) as usize & 0xf;
-            if d != 0 || started || shift == 0 {
-                out.byte(b"0123456789abcdef"[d]);
-                started = true;
+        // Hex digits without leading zeros.
+        let mut shift = 12;
+        while shift > 0 && v >> shift == 0 {
+            shift -= 4;
+        }
+        loop {
+            out.byte(b"0123456789abcdef"[(v >> shift) as usize & 0xf]);
+            if shift == 0 {
+                break;
             }
+            shift -= 4;
         }
         i += 1;
     }
