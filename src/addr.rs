@@ -113,16 +113,19 @@ pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
 
 fn parse_v4(s: &[u8]) -> Option<[u8; 4]> {
     let mut o = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for slot in o.iter_mut() {
-        let part = parts.next()?;
-        if part.len() > 3 {
+    let mut rest = s;
+    for (k, slot) in o.iter_mut().enumerate() {
+        // Three parts end at a dot, the last at the end (a dot in it is not a digit).
+        let end = match rest.iter().position(|&b| b == b'.') {
+            Some(dot) if k < 3 => dot,
+            _ if k == 3 => rest.len(),
+            _ => return None,
+        };
+        if end > 3 {
             return None;
         }
-        *slot = parse_decimal(part, 255)? as u8;
-    }
-    if parts.next().is_some() {
-        return None;
+        *slot = parse_decimal(&rest[..end], 255)? as u8;
+        rest = rest.get(end + 1..).unwrap_or(b"");
     }
     Some(o)
 }
@@ -131,32 +134,33 @@ fn parse_v6(s: &[u8]) -> Option<[u8; 16]> {
     // Up to 8 groups of 1-4 hex digits; one "::" stands for the zero groups it replaces.
     let mut g = [0u16; 8];
     let (mut n, mut gap) = (0, None);
-    let mut rest = s;
-    if let Some(r) = rest.strip_prefix(b"::") {
+    let mut i = 0;
+    if s.starts_with(b"::") {
         gap = Some(0);
-        rest = r;
+        i = 2;
     }
-    while !rest.is_empty() {
-        let len = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        if len == 0 || len > 4 || n == 8 {
+    while i < s.len() {
+        let (mut v, start) = (0u16, i);
+        while let Some(d) = s.get(i).and_then(|&b| (b as char).to_digit(16)) {
+            v = v << 4 | d as u16;
+            i += 1;
+        }
+        if i == start || i - start > 4 || n == 8 {
             return None;
         }
-        g[n] = rest[..len].iter().fold(0, |v, &b| {
-            v << 4 | (b as char).to_digit(16).unwrap_or(0) as u16
-        });
+        g[n] = v;
         n += 1;
-        rest = &rest[len..];
-        if let Some(r) = rest.strip_prefix(b"::") {
+        if s[i..].starts_with(b"::") {
             if gap.is_some() {
                 return None;
             }
             gap = Some(n);
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix(b":") {
-            if r.is_empty() {
+            i += 2;
+        } else if s.get(i) == Some(&b':') {
+            i += 1;
+            if i == s.len() {
                 return None;
             }
-            rest = r;
         }
     }
     match gap {
