@@ -27,25 +27,34 @@ pub fn start<'a>(
     process: &mut Process,
 ) -> Worker<'a> {
     let mut children = [0; MAX_WORKERS];
-    for (id, child) in children.iter_mut().enumerate().take(shared.workers).skip(1) {
+    // A forked worker breaks out of the loop with its id and listener, so that one call sets
+    // up every worker (a second call site costs ~50 bytes).
+    let (mut id, mut listener, mut signals) = (0, listener, Some(signals));
+    for (i, child) in children.iter_mut().enumerate().take(shared.workers).skip(1) {
         match sys::fork() {
             Ok(Some(pid)) => *child = pid,
             Ok(None) => {
-                drop(signals);
+                signals = None;
                 // A listening socket of its own in the same SO_REUSEPORT group: the kernel
-                // spreads connections evenly, where one shared socket would not.
-                let own = match server::listen(&shared.bound, &shared.config, true) {
+                // spreads connections evenly, where one shared socket would not. It replaces
+                // (and closes) the copy of the first worker's.
+                listener = match server::listen(&shared.bound, &shared.config, true) {
                     Ok(l) => l,
                     Err(e) => crate::fatal(b"a worker cannot listen", e),
                 };
-                Worker::new(id, shared, own, None, process).run();
-                sys::exit(0);
+                id = i;
+                break;
             }
             Err(e) => crate::fatal(b"cannot fork a worker", e),
         }
     }
-    let sup = Supervisor { signals, children };
-    Worker::new(0, shared, listener, Some(sup), process)
+    let sup = signals.map(|signals| Supervisor { signals, children });
+    let mut worker = Worker::new(id, shared, listener, sup, process);
+    if id > 0 {
+        worker.run();
+        sys::exit(0);
+    }
+    worker
 }
 
 impl Supervisor {
