@@ -180,14 +180,16 @@ impl Fd {
 // ---------------------------------------------------------------------------------------------
 // Sockets
 
-fn sockaddr(addr: &Addr) -> (libc::sockaddr_in6, libc::socklen_t) {
+/// `bind(2)` or `connect(2)` (system call `n`) of `fd` to `addr`: one copy of the code that
+/// builds the socket address for both.
+fn at_addr(n: libc::c_long, fd: &Fd, addr: &Addr) -> Result<usize> {
     // SAFETY: all-zero is a valid sockaddr_in6 (and, reinterpreted, sockaddr_in).
     let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
-    if addr.v6 {
+    let len = if addr.v6 {
         sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
         sa.sin6_port = addr.port.to_be();
         sa.sin6_addr.s6_addr = addr.ip;
-        (sa, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+        size_of::<libc::sockaddr_in6>()
     } else {
         let p = &mut sa as *mut libc::sockaddr_in6 as *mut libc::sockaddr_in;
         // SAFETY: sockaddr_in is smaller than sockaddr_in6 and both are plain old data.
@@ -197,8 +199,11 @@ fn sockaddr(addr: &Addr) -> (libc::sockaddr_in6, libc::socklen_t) {
             (*p).sin_addr.s_addr =
                 u32::from_ne_bytes([addr.ip[12], addr.ip[13], addr.ip[14], addr.ip[15]]);
         }
-        (sa, size_of::<libc::sockaddr_in>() as libc::socklen_t)
-    }
+        size_of::<libc::sockaddr_in>()
+    };
+    let p = &sa as *const libc::sockaddr_in6;
+    // SAFETY: bind and connect read `len` bytes of the address at `p`.
+    unsafe { call(n, fd.0 as usize, p as usize, len, 0, 0) }
 }
 
 // Out of line: inlined into `accept` and `local_addr` it costs 144 bytes (x86-64).
@@ -258,8 +263,7 @@ pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32, shared: bool) -> Res
         libc::TCP_DEFER_ACCEPT,
         defer_secs as c_int,
     )?;
-    let (sa, len) = sockaddr(addr);
-    syscall!(SYS_bind, fd.0, &sa as *const libc::sockaddr_in6, len)?;
+    at_addr(libc::SYS_bind, &fd, addr)?;
     syscall!(SYS_listen, fd.0, backlog)?;
     Ok(fd)
 }
@@ -318,8 +322,7 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
         let p = &tv as *const libc::timeval;
         syscall!(SYS_setsockopt, fd.0, libc::SOL_SOCKET, opt, p, len)?;
     }
-    let (sa, len) = sockaddr(addr);
-    syscall!(SYS_connect, fd.0, &sa as *const libc::sockaddr_in6, len)?;
+    at_addr(libc::SYS_connect, &fd, addr)?;
     Ok(fd)
 }
 
