@@ -223,9 +223,10 @@ fn from_sockaddr(sa: &libc::sockaddr_in6) -> Addr {
     }
 }
 
-fn set_opt(fd: &Fd, level: c_int, name: c_int, value: c_int) -> Result<()> {
-    let v = &value as *const c_int;
-    syscall!(SYS_setsockopt, fd.0, level, name, v, size_of::<c_int>()).map(drop)
+/// Sets socket option `name` to `value` (an int, or a struct such as `timeval`).
+fn set_opt<T>(fd: &Fd, level: c_int, name: c_int, value: T) -> Result<()> {
+    let v = &value as *const T;
+    syscall!(SYS_setsockopt, fd.0, level, name, v, size_of::<T>()).map(drop)
 }
 
 fn stream_socket(addr: &Addr) -> Result<Fd> {
@@ -317,11 +318,8 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
         tv_sec: (timeout_ms / 1000) as _,
         tv_usec: (timeout_ms % 1000 * 1000) as _,
     };
-    let len = size_of::<libc::timeval>() as libc::socklen_t;
-    for opt in [libc::SO_SNDTIMEO, libc::SO_RCVTIMEO] {
-        let p = &tv as *const libc::timeval;
-        syscall!(SYS_setsockopt, fd.0, libc::SOL_SOCKET, opt, p, len)?;
-    }
+    set_opt(&fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, tv)?;
+    set_opt(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, tv)?;
     at_addr(libc::SYS_connect, &fd, addr)?;
     Ok(fd)
 }
