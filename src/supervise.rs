@@ -7,15 +7,19 @@
 use crate::config::MAX_WORKERS;
 use crate::log::AccessLog;
 use crate::server::{self, Shared, Worker};
-use crate::sys::{self, Fd, Pid, Process};
+use crate::sys::{self, Fd, Pid, Process, Reserved};
 
 /// The first process's view of the workers.
 pub struct Supervisor {
     /// SIGTERM, SIGINT and SIGCHLD, as a signalfd watched by worker 0's epoll.
     pub signals: Fd,
     /// Worker processes still running (pids; 0 when gone).
-    children: [Pid; MAX_WORKERS],
+    children: &'static mut [Pid; MAX_WORKERS],
 }
+
+/// The pids of the workers, in `.bss`. Inside [`Supervisor`] the table would be zeroed on the
+/// stack and copied with every move of the `Worker` holding it (arm64: 192 bytes of code).
+static CHILDREN: Reserved<[Pid; MAX_WORKERS]> = Reserved::new([0; MAX_WORKERS]);
 
 /// Starts the server: forks workers 1.. as child processes, each of which runs until it has
 /// drained, and returns worker 0, set up and locked down and supervising the others, for this
@@ -26,7 +30,8 @@ pub fn start<'a>(
     signals: Fd,
     process: &mut Process,
 ) -> Worker<'a> {
-    let mut children = [0; MAX_WORKERS];
+    // Taken once: only the first process supervises.
+    let children = CHILDREN.take(process).unwrap();
     // A forked worker breaks out of the loop with its id and listener, so that one call sets
     // up every worker (a second call site costs ~50 bytes).
     let (mut id, mut listener, mut signals) = (0, listener, Some(signals));
