@@ -558,6 +558,12 @@ pub fn monotonic() -> Time {
     clock(libc::CLOCK_MONOTONIC)
 }
 
+/// Monotonic time in nanoseconds (for durations).
+pub fn monotonic_nanos() -> u64 {
+    let t = monotonic();
+    t.secs * 1_000_000_000 + t.nanos as u64
+}
+
 /// The number of CPUs this process may run on ([sched_getaffinity(2)]): respects
 /// `taskset` and `docker run --cpuset-cpus`.
 ///
