@@ -95,16 +95,19 @@ pub fn parse_port(s: &[u8]) -> Option<u16> {
 
 fn parse_v4(s: &[u8]) -> Option<[u8; 4]> {
     let mut o = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for slot in o.iter_mut() {
-        let part = parts.next()?;
-        if part.len() > 3 {
+    let mut rest = s;
+    for (k, slot) in o.iter_mut().enumerate() {
+        // Three parts end at a dot, the last at the end (a dot in it is not a digit).
+        let end = match rest.iter().position(|&b| b == b'.') {
+            Some(dot) if k < 3 => dot,
+            _ if k == 3 => rest.len(),
+            _ => return None,
+        };
+        if end > 3 {
             return None;
         }
-        *slot = parse_decimal(part, 255)? as u8;
-    }
-    if parts.next().is_some() {
-        return None;
+        *slot = parse_decimal(&rest[..end], 255)? as u8;
+        rest = rest.get(end + 1..).unwrap_or(b"");
     }
     Some(o)
 }
@@ -113,32 +116,33 @@ fn parse_v6(s: &[u8]) -> Option<[u8; 16]> {
     // Up to 8 groups of 1-4 hex digits; one "::" stands for the zero groups it replaces.
     let mut g = [0u16; 8];
     let (mut n, mut gap) = (0, None);
-    let mut rest = s;
-    if let Some(r) = rest.strip_prefix(b"::") {
+    let mut i = 0;
+    if s.starts_with(b"::") {
         gap = Some(0);
-        rest = r;
+        i = 2;
     }
-    while !rest.is_empty() {
-        let len = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        if len == 0 || len > 4 || n == 8 {
+    while i < s.len() {
+        let (mut v, start) = (0u16, i);
+        while let Some(d) = s.get(i).and_then(|&b| (b as char).to_digit(16)) {
+            v = v << 4 | d as u16;
+            i += 1;
+        }
+        if i == start || i - start > 4 || n == 8 {
             return None;
         }
-        g[n] = rest[..len].iter().fold(0, |v, &b| {
-            v << 4 | (b as char).to_digit(16).unwrap_or(0) as u16
-        });
+        g[n] = v;
         n += 1;
-        rest = &rest[len..];
-        if let Some(r) = rest.strip_prefix(b"::") {
+        if s[i..].starts_with(b"::") {
             if gap.is_some() {
                 return None;
             }
             gap = Some(n);
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix(b":") {
-            if r.is_empty() {
+            i += 2;
+        } else if s.get(i) == Some(&b':') {
+            i += 1;
+            if i == s.len() {
                 return None;
             }
-            rest = r;
         }
     }
     match gap {
@@ -160,18 +164,21 @@ fn parse_v6(s: &[u8]) -> Option<[u8; 16]> {
 }
 
 fn write_v6(ip: &[u8; 16], out: &mut Buf) {
-    let g = |i: usize| u16::from_be_bytes([ip[2 * i], ip[2 * i + 1]]);
+    let mut g = [0u16; 8];
+    for (v, pair) in g.iter_mut().zip(ip.chunks_exact(2)) {
+        *v = u16::from_be_bytes([pair[0], pair[1]]);
+    }
     // The longest run of two or more zero groups becomes "::" (RFC 5952 §4.2).
     let (mut best, mut best_len, mut run) = (8, 1, 0);
-    for i in 0..8 {
-        run = if g(i) == 0 { run + 1 } else { 0 };
+    for (i, &v) in g.iter().enumerate() {
+        run = if v == 0 { run + 1 } else { 0 };
         if run > best_len {
             best_len = run;
             best = i + 1 - run;
         }
     }
     let mut i = 0;
-    while i < 8 {
+    while let Some(&v) = g.get(i) {
         if i == best {
             out.push(b"::");
             i += best_len;
@@ -180,14 +187,17 @@ fn write_v6(ip: &[u8; 16], out: &mut Buf) {
         if i > 0 && i != best + best_len {
             out.byte(b':');
         }
-        let v = g(i);
-        let mut started = false;
-        for shift in [12, 8, 4, 0] {
-            let d = (v >> shift) as usize & 0xf;
-            if d != 0 || started || shift == 0 {
-                out.byte(b"0123456789abcdef"[d]);
-                started = true;
+        // Hex digits without leading zeros.
+        let mut shift = 12;
+        while shift > 0 && v >> shift == 0 {
+            shift -= 4;
+        }
+        loop {
+            out.byte(b"0123456789abcdef"[(v >> shift) as usize & 0xf]);
+            if shift == 0 {
+                break;
             }
+            shift -= 4;
         }
         i += 1;
     }

@@ -346,9 +346,9 @@ impl Conn {
         let mut used = 0;
         let mut out_full = false;
         let started = if env.shared.config.log {
-            sys::monotonic()
+            sys::monotonic_nanos()
         } else {
-            sys::Time { secs: 0, nanos: 0 }
+            0
         };
         while used < len {
             if b.remaining() < RESPONSE_MAX {
@@ -361,9 +361,7 @@ impl Conn {
             used += x.consumed;
             bump(env.requests, 1);
             if env.shared.config.log {
-                let t = sys::monotonic();
-                let nanos =
-                    (t.secs - started.secs) * 1_000_000_000 + t.nanos as u64 - started.nanos as u64;
+                let nanos = sys::monotonic_nanos() - started;
                 env.log.line(&env.stamps.log, &self.peer, &x, nanos);
             }
             if x.exit {

@@ -7,15 +7,19 @@
 use crate::config::MAX_WORKERS;
 use crate::log::AccessLog;
 use crate::server::{self, Shared, Worker};
-use crate::sys::{self, Fd, Pid, Process};
+use crate::sys::{self, Fd, Pid, Process, Reserved};
 
 /// The first process's view of the workers.
 pub struct Supervisor {
     /// SIGTERM, SIGINT and SIGCHLD, as a signalfd watched by worker 0's epoll.
     pub signals: Fd,
     /// Worker processes still running (pids; 0 when gone).
-    children: [Pid; MAX_WORKERS],
+    children: &'static mut [Pid; MAX_WORKERS],
 }
+
+/// The pids of the workers, in `.bss`. Inside [`Supervisor`] the table would be zeroed on the
+/// stack and copied with every move of the `Worker` holding it (arm64: 192 bytes of code).
+static CHILDREN: Reserved<[Pid; MAX_WORKERS]> = Reserved::new([0; MAX_WORKERS]);
 
 /// Starts the server: forks workers 1.. as child processes, each of which runs until it has
 /// drained, and returns worker 0, set up and locked down and supervising the others, for this
@@ -26,26 +30,36 @@ pub fn start<'a>(
     signals: Fd,
     process: &mut Process,
 ) -> Worker<'a> {
-    let mut children = [0; MAX_WORKERS];
-    for (id, child) in children.iter_mut().enumerate().take(shared.workers).skip(1) {
+    // Taken once: only the first process supervises.
+    let children = CHILDREN.take(process).unwrap();
+    // A forked worker breaks out of the loop with its id and listener, so that one call sets
+    // up every worker (a second call site costs ~50 bytes).
+    let (mut id, mut listener, mut signals) = (0, listener, Some(signals));
+    for (i, child) in children.iter_mut().enumerate().take(shared.workers).skip(1) {
         match sys::fork() {
             Ok(Some(pid)) => *child = pid,
             Ok(None) => {
-                drop(signals);
+                signals = None;
                 // A listening socket of its own in the same SO_REUSEPORT group: the kernel
-                // spreads connections evenly, where one shared socket would not.
-                let own = match server::listen(&shared.bound, &shared.config, true) {
+                // spreads connections evenly, where one shared socket would not. It replaces
+                // (and closes) the copy of the first worker's.
+                listener = match server::listen(&shared.bound, &shared.config, true) {
                     Ok(l) => l,
                     Err(e) => crate::fatal(b"a worker cannot listen", e),
                 };
-                Worker::new(id, shared, own, None, process).run();
-                sys::exit(0);
+                id = i;
+                break;
             }
             Err(e) => crate::fatal(b"cannot fork a worker", e),
         }
     }
-    let sup = Supervisor { signals, children };
-    Worker::new(0, shared, listener, Some(sup), process)
+    let sup = signals.map(|signals| Supervisor { signals, children });
+    let mut worker = Worker::new(id, shared, listener, sup, process);
+    if id > 0 {
+        worker.run();
+        sys::exit(0);
+    }
+    worker
 }
 
 impl Supervisor {

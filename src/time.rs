@@ -39,37 +39,35 @@ impl Stamps {
         let t = secs % 86400;
         let (hh, mm, ss) = (t / 3600, t / 60 % 60, t % 60);
 
-        let mut b = Buf::new(&mut self.http);
-        let wd = (days + 4) % 7 * 3; // 1970-01-01 was a Thursday
-        b.push(&b"SunMonTueWedThuFriSat"[wd as usize..wd as usize + 3]);
-        b.push(b", ");
-        b.padded(d, 2);
-        b.byte(b' ');
-        let mi = (m - 1) as usize * 3;
-        b.push(&b"JanFebMarAprMayJunJulAugSepOctNovDec"[mi..mi + 3]);
-        b.byte(b' ');
-        b.padded(y, 4);
-        clock(&mut b, b' ', hh, mm, ss);
-        b.push(b" GMT");
-
         let mut b = Buf::new(&mut self.log);
         b.padded(y, 4);
         b.byte(b'-');
         b.padded(m, 2);
         b.byte(b'-');
         b.padded(d, 2);
-        clock(&mut b, b'T', hh, mm, ss);
+        b.byte(b'T');
+        b.padded(hh, 2);
+        b.byte(b':');
+        b.padded(mm, 2);
+        b.byte(b':');
+        b.padded(ss, 2);
         b.byte(b'Z');
+        // The `Date` value reuses the log stamp's digits: `DD`, `YYYY` and `hh:mm:ss`.
+        let log = &self.log;
+        let mut b = Buf::new(&mut self.http);
+        let wd = (days + 4) % 7 * 3; // 1970-01-01 was a Thursday
+        b.push(&b"SunMonTueWedThuFriSat"[wd as usize..wd as usize + 3]);
+        b.push(b", ");
+        b.push(&log[8..10]);
+        b.byte(b' ');
+        let mi = (m - 1) as usize * 3;
+        b.push(&b"JanFebMarAprMayJunJulAugSepOctNovDec"[mi..mi + 3]);
+        b.byte(b' ');
+        b.push(&log[..4]);
+        b.byte(b' ');
+        b.push(&log[11..19]);
+        b.push(b" GMT");
     }
-}
-
-fn clock(b: &mut Buf, sep: u8, hh: u64, mm: u64, ss: u64) {
-    b.byte(sep);
-    b.padded(hh, 2);
-    b.byte(b':');
-    b.padded(mm, 2);
-    b.byte(b':');
-    b.padded(ss, 2);
 }
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01 (proleptic Gregorian;

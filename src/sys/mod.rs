@@ -180,14 +180,16 @@ impl Fd {
 // ---------------------------------------------------------------------------------------------
 // Sockets
 
-fn sockaddr(addr: &Addr) -> (libc::sockaddr_in6, libc::socklen_t) {
+/// `bind(2)` or `connect(2)` (system call `n`) of `fd` to `addr`: one copy of the code that
+/// builds the socket address for both.
+fn at_addr(n: libc::c_long, fd: &Fd, addr: &Addr) -> Result<usize> {
     // SAFETY: all-zero is a valid sockaddr_in6 (and, reinterpreted, sockaddr_in).
     let mut sa: libc::sockaddr_in6 = unsafe { zeroed() };
-    if addr.v6 {
+    let len = if addr.v6 {
         sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
         sa.sin6_port = addr.port.to_be();
         sa.sin6_addr.s6_addr = addr.ip;
-        (sa, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+        size_of::<libc::sockaddr_in6>()
     } else {
         let p = &mut sa as *mut libc::sockaddr_in6 as *mut libc::sockaddr_in;
         // SAFETY: sockaddr_in is smaller than sockaddr_in6 and both are plain old data.
@@ -197,8 +199,11 @@ fn sockaddr(addr: &Addr) -> (libc::sockaddr_in6, libc::socklen_t) {
             (*p).sin_addr.s_addr =
                 u32::from_ne_bytes([addr.ip[12], addr.ip[13], addr.ip[14], addr.ip[15]]);
         }
-        (sa, size_of::<libc::sockaddr_in>() as libc::socklen_t)
-    }
+        size_of::<libc::sockaddr_in>()
+    };
+    let p = &sa as *const libc::sockaddr_in6;
+    // SAFETY: bind and connect read `len` bytes of the address at `p`.
+    unsafe { call(n, fd.0 as usize, p as usize, len, 0, 0) }
 }
 
 // Out of line: inlined into `accept` and `local_addr` it costs 144 bytes (x86-64).
@@ -218,9 +223,10 @@ fn from_sockaddr(sa: &libc::sockaddr_in6) -> Addr {
     }
 }
 
-fn set_opt(fd: &Fd, level: c_int, name: c_int, value: c_int) -> Result<()> {
-    let v = &value as *const c_int;
-    syscall!(SYS_setsockopt, fd.0, level, name, v, size_of::<c_int>()).map(drop)
+/// Sets socket option `name` to `value` (an int, or a struct such as `timeval`).
+fn set_opt<T>(fd: &Fd, level: c_int, name: c_int, value: T) -> Result<()> {
+    let v = &value as *const T;
+    syscall!(SYS_setsockopt, fd.0, level, name, v, size_of::<T>()).map(drop)
 }
 
 fn stream_socket(addr: &Addr) -> Result<Fd> {
@@ -258,8 +264,7 @@ pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32, shared: bool) -> Res
         libc::TCP_DEFER_ACCEPT,
         defer_secs as c_int,
     )?;
-    let (sa, len) = sockaddr(addr);
-    syscall!(SYS_bind, fd.0, &sa as *const libc::sockaddr_in6, len)?;
+    at_addr(libc::SYS_bind, &fd, addr)?;
     syscall!(SYS_listen, fd.0, backlog)?;
     Ok(fd)
 }
@@ -313,13 +318,9 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
         tv_sec: (timeout_ms / 1000) as _,
         tv_usec: (timeout_ms % 1000 * 1000) as _,
     };
-    let len = size_of::<libc::timeval>() as libc::socklen_t;
-    for opt in [libc::SO_SNDTIMEO, libc::SO_RCVTIMEO] {
-        let p = &tv as *const libc::timeval;
-        syscall!(SYS_setsockopt, fd.0, libc::SOL_SOCKET, opt, p, len)?;
-    }
-    let (sa, len) = sockaddr(addr);
-    syscall!(SYS_connect, fd.0, &sa as *const libc::sockaddr_in6, len)?;
+    set_opt(&fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, tv)?;
+    set_opt(&fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, tv)?;
+    at_addr(libc::SYS_connect, &fd, addr)?;
     Ok(fd)
 }
 
@@ -555,6 +556,12 @@ pub fn wall_clock() -> Time {
 /// Monotonic time (for durations, uptime and timeouts).
 pub fn monotonic() -> Time {
     clock(libc::CLOCK_MONOTONIC)
+}
+
+/// Monotonic time in nanoseconds (for durations).
+pub fn monotonic_nanos() -> u64 {
+    let t = monotonic();
+    t.secs * 1_000_000_000 + t.nanos as u64
 }
 
 /// The number of CPUs this process may run on ([sched_getaffinity(2)]): respects
