@@ -344,12 +344,24 @@ pub fn check(input: &[u8], ctx: &Context, x: &Exchange, response: &[u8]) {
         shown()
     );
     want.push(content_type.to_vec());
-    let length_line = lines.get(4).copied().unwrap_or_default();
+    // `/healthcheck`'s body changes with every request: it alone forbids caching.
+    let no_store = lines.get(4).copied() == Some(&b"Cache-Control: no-store"[..]);
+    if no_store {
+        want.push(b"Cache-Control: no-store".to_vec());
+    }
+    let length_line = lines
+        .get(4 + no_store as usize)
+        .copied()
+        .unwrap_or_default();
     let length = length_line
         .strip_prefix(b"Content-Length: ")
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or_else(|| panic!("Content-Length: {:?}", shown()));
+    // JSON is `/alwaysok`'s fixed body or `/healthcheck`'s counters, which are longer.
+    let health =
+        content_type == b"Content-Type: application/json" && length != http::ALWAYSOK_BODY.len();
+    assert_eq!(no_store, health, "Cache-Control of {:?}", shown());
     want.push(format!("Content-Length: {length}").into_bytes());
     if code == 405 {
         want.push(b"Allow: GET, HEAD".to_vec());
@@ -488,8 +500,13 @@ fn assert_known_body(code: u16, ctx: &Context, body: &[u8], status_line: &[u8]) 
 /// The `/healthcheck` body for `ctx`, as documented.
 fn health_body(ctx: &Context) -> Vec<u8> {
     let h = (ctx.health)();
+    let remaining = if ctx.draining {
+        format!(",\"remaining_seconds\":{}", h.remaining_secs)
+    } else {
+        String::new()
+    };
     format!(
-        "{{\"status\":\"{}\",\"version\":\"{VERSION}\",\"uptime_seconds\":{},\"requests\":{},\"connections\":{}}}",
+        "{{\"status\":\"{}\",\"version\":\"{VERSION}\",\"uptime_seconds\":{},\"requests\":{},\"connections\":{}{remaining}}}",
         if ctx.draining { "draining" } else { "ok" },
         h.uptime_secs,
         h.requests,
