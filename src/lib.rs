@@ -137,10 +137,8 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };
-    let mut worker = supervise::start(&shared, listener, signals, process);
-    announce(&bound, workers);
-    worker.run();
-    let stopped: &[&[u8]] = match worker.delay_span() {
+    let delay = supervise::run(&shared, listener, signals, process);
+    let stopped: &[&[u8]] = match &delay {
         [began, ended] if began[0] != 0 => &[
             b"tinyapi stopped; the shutdown delay ran from ",
             began,
@@ -156,7 +154,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
 
 /// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`. Called once the
 /// first worker is locked down: the server is ready, and no fatal error can follow the line.
-fn announce(bound: &Addr, workers: usize) {
+pub fn announce(bound: &Addr, workers: usize) {
     let mut a = [0u8; 64];
     let mut addr = Buf::new(&mut a);
     bound.write(&mut addr);

@@ -8,6 +8,7 @@ use crate::config::MAX_WORKERS;
 use crate::log::AccessLog;
 use crate::server::{self, Shared, Worker};
 use crate::sys::{self, Fd, Pid, Process, Reserved};
+use crate::time::LOG_STAMP_LEN;
 
 /// The first process's view of the workers.
 pub struct Supervisor {
@@ -21,15 +22,16 @@ pub struct Supervisor {
 /// stack and copied with every move of the `Worker` holding it (arm64: 192 bytes of code).
 static CHILDREN: Reserved<[Pid; MAX_WORKERS]> = Reserved::new([0; MAX_WORKERS]);
 
-/// Starts the server: forks workers 1.. as child processes, each of which runs until it has
-/// drained, and returns worker 0, set up and locked down and supervising the others, for this
-/// process to [`Worker::run`].
-pub fn start<'a>(
-    shared: &'a Shared,
+/// Runs the server: forks workers 1.. as child processes, each of which runs until it has
+/// drained, then runs worker 0, supervising the others, in this process. Prints the start-up
+/// line once worker 0 is locked down. Returns, in the first process only, after the drain: the
+/// log time stamps of the shutdown delay's start and end (all zero without one).
+pub fn run(
+    shared: &Shared,
     listener: Fd,
     signals: Fd,
     process: &mut Process,
-) -> Worker<'a> {
+) -> [[u8; LOG_STAMP_LEN]; 2] {
     // Taken once: only the first process supervises.
     let children = CHILDREN.take(process).unwrap();
     // A forked worker breaks out of the loop with its id and listener, so that one call sets
@@ -55,11 +57,14 @@ pub fn start<'a>(
     }
     let sup = signals.map(|signals| Supervisor { signals, children });
     let mut worker = Worker::new(id, shared, listener, sup, process);
+    if id == 0 {
+        crate::announce(&shared.bound, shared.workers);
+    }
+    worker.run();
     if id > 0 {
-        worker.run();
         sys::exit(0);
     }
-    worker
+    *worker.delay_span()
 }
 
 impl Supervisor {
