@@ -539,6 +539,9 @@ pub fn notify(fd: &Fd) {
 /// Writes to a descriptor once ([write(2)]).
 ///
 /// [write(2)]: https://man7.org/linux/man-pages/man2/write.2.html
+// Inline: the call site then tests the result in a register; out of line, the Result comes
+// back through memory (48 bytes more on x86-64, 80 on arm64).
+#[inline(always)]
 pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
     syscall!(SYS_write, fd, buf.as_ptr(), buf.len())
 }
