@@ -195,9 +195,11 @@ pub fn say_error(what: &[u8], detail: &[u8], e: Errno) {
     let mut d = [0u8; 20];
     let mut n = Buf::new(&mut d);
     n.num(e.0 as u64);
-    let (errno, reason): (&[u8], &[u8]) = match e.describe() {
-        b"" => (b"errno ", n.as_bytes()),
-        d => (b"", d),
+    let d = e.describe();
+    let (errno, reason): (&[u8], &[u8]) = if d.is_empty() {
+        (b"errno ", n.as_bytes())
+    } else {
+        (b"", d)
     };
     say(
         sys::STDERR,
