@@ -23,7 +23,7 @@ pub const MAX_CONNECTIONS: u64 = 1 << 20;
 pub struct Config {
     /// Address to bind.
     pub listen: Addr,
-    /// Worker processes; 0 means one per usable CPU.
+    /// Worker processes; 0 means one per usable CPU, at most the cgroup's CPU quota.
     pub workers: usize,
     /// Write the access log to stdout.
     pub log: bool,
@@ -41,6 +41,9 @@ pub struct Config {
     /// Seconds the server keeps accepting and answering after the first SIGTERM or SIGINT,
     /// with `/healthcheck` at 503 and every response closing, before it drains.
     pub shutdown_delay: u32,
+    /// Set at start-up, by no option: the default worker count is the cgroup's CPU quota, fewer
+    /// than the usable CPUs (the start-up line says so).
+    pub workers_from_quota: bool,
 }
 
 impl Default for Config {
@@ -55,6 +58,7 @@ impl Default for Config {
             seccomp: true,
             seccomp_required: false,
             shutdown_delay: 0,
+            workers_from_quota: false,
         }
     }
 }

@@ -5,8 +5,8 @@
 //! connection as a state machine over an abstract socket and clock; [`server`] is the epoll
 //! event loop that drives connections; [`supervise`] forks the workers and handles signals;
 //! [`sys`] is the only module with `unsafe` code and libc calls; [`config`], [`addr`],
-//! [`time`], [`log`], [`slots`] and [`buf`] are small pure helpers; [`probe`] is the built-in
-//! health check client.
+//! [`time`], [`log`], [`slots`], [`buf`] and [`cgroup`] are small pure helpers; [`probe`] is
+//! the built-in health check client.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -15,6 +15,7 @@
 
 pub mod addr;
 pub mod buf;
+pub mod cgroup;
 pub mod config;
 pub mod conn;
 pub mod http;
@@ -111,8 +112,14 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         Err(e) => fatal(b"cannot block signals", e),
     };
     sys::raise_fd_limit();
+    // By default one worker per usable CPU, fewer when the cgroup's CPU quota allows fewer.
     let workers = match config.workers {
-        0 => sys::usable_cpus().min(config::MAX_WORKERS),
+        0 => {
+            let cpus = sys::usable_cpus().min(config::MAX_WORKERS);
+            let quota = cgroup::cpu_limit(sys::read_file);
+            config.workers_from_quota = quota < cpus;
+            cpus.min(quota)
+        }
         n => n,
     };
     let listener = match server::listen(&config.listen, &config, workers > 1) {
@@ -152,20 +159,20 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
     0
 }
 
-/// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`. Called once the
-/// first worker is locked down: the server is ready, and no fatal error can follow the line.
-pub fn announce(bound: &Addr, workers: usize) {
+/// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`, with `, from the
+/// CPU quota` before the `)` when the quota set the count. Called once the first worker is
+/// locked down: the server is ready, and no fatal error can follow the line.
+pub fn announce(bound: &Addr, workers: usize, quota: bool) {
     let mut a = [0u8; 64];
     let mut addr = Buf::new(&mut a);
     bound.write(&mut addr);
     let mut d = [0u8; 20];
     let mut n = Buf::new(&mut d);
     n.num(workers as u64);
-    let plural: &[u8] = if workers == 1 {
-        b" worker)\n"
-    } else {
-        b" workers)\n"
-    };
+    // One string each: the plural is the singular plus `s`, the plain ending the quota's tail.
+    let plural = &b" workers"[..7 + (workers != 1) as usize];
+    let tail = b", from the CPU quota)\n";
+    let source = &tail[if quota { 0 } else { tail.len() - 2 }..];
     say(
         sys::STDOUT,
         &[
@@ -176,6 +183,7 @@ pub fn announce(bound: &Addr, workers: usize) {
             b" (",
             n.as_bytes(),
             plural,
+            source,
         ],
     );
 }

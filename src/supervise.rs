@@ -58,7 +58,11 @@ pub fn run(
     let sup = signals.map(|signals| Supervisor { signals, children });
     let mut worker = Worker::new(id, shared, listener, sup, process);
     if id == 0 {
-        crate::announce(&shared.bound, shared.workers);
+        crate::announce(
+            &shared.bound,
+            shared.workers,
+            shared.config.workers_from_quota,
+        );
     }
     worker.run();
     if id > 0 {
