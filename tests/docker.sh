@@ -261,6 +261,50 @@ panic_rc=$(timeout "$EXIT_WAIT_S" docker wait "$doomed" 2>/dev/null) || panic_rc
 check "/panic: container exits by itself with code 1 (got $panic_rc)" test "$panic_rc" = 1
 check "/panic: FATAL line in docker logs" logs_have "$doomed" FATAL
 
+# 5. The worker count follows the CPU quota: --cpus 0.5 and --cpus 1 give one worker (said on the
+# start-up line), no quota one per CPU the container may run on.
+# processes_in NAME: the container's first process and its children (the workers).
+processes_in() {
+    local pid
+    pid=$(docker inspect -f '{{.State.Pid}}' "$1")
+    echo $((1 + $(cat /proc/"$pid"/task/*/children 2>/dev/null | wc -w)))
+}
+
+# runs_processes NAME COUNT: the container runs COUNT processes, and still does half a second later
+# (workers are forked around the start-up line).
+runs_processes() {
+    for _ in $(seq 1 $((READY_WAIT_S * 10))); do
+        if [ "$(processes_in "$1")" = "$2" ]; then
+            sleep 0.5
+            [ "$(processes_in "$1")" = "$2" ] && return 0
+        fi
+        sleep 0.1
+    done
+    note "$1: $(processes_in "$1") processes, expected $2"
+    return 1
+}
+
+cpus=$(python3 -c 'import os; print(min(64, len(os.sched_getaffinity(0))))' 2>/dev/null || nproc)
+for limit in 0.5 1 none; do
+    port=$(free_port)
+    name="$NAME_PREFIX-cpus-$limit"
+    if [ "$limit" = none ]; then
+        limit_args=()
+        count=$cpus
+        said="$cpus worker$([ "$cpus" = 1 ] || echo s))"
+    else
+        limit_args=(--cpus "$limit")
+        count=1
+        said="1 worker$([ "$cpus" = 1 ] || echo ', from the CPU quota'))"
+    fi
+    check "--cpus $limit: starts" run_container "$name" -e "TINYAPI_LISTEN=127.0.0.1:$port" "${limit_args[@]}"
+    check "--cpus $limit: answers on 127.0.0.1:$port" wait_ready "$name" "$port"
+    check "--cpus $limit: start-up line ends ($said" logs_have "$name" "listening on 127.0.0.1:$port ($said"
+    check "--cpus $limit: $count tinyapi process(es)" runs_processes "$name" "$count"
+    note "--cpus $limit: $(docker logs "$name" 2>&1 | grep -m1 ' listening on '); $(processes_in "$name") processes"
+    docker stop "$name" >/dev/null || true
+done
+
 # --- summary --------------------------------------------------------------------------------------
 
 note "image size: $image_size bytes; docker stop: $stop_ms ms"
