@@ -202,15 +202,19 @@ unsafe fn retry(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usiz
     r
 }
 
-/// `syscall!(SYS_name, args..)`: one system call through [`call`], each argument converted to a
-/// register with `as usize` (pointers included), missing ones zero.
+/// `syscall!(SYS_name(args..))`: system call `SYS_name` through [`call`], each argument converted
+/// to a register with `as usize` (pointers included), missing ones zero. Like [`call`] it is
+/// unsafe: each use is an `unsafe` block whose `SAFETY` comment says why its arguments are
+/// what the call expects.
 macro_rules! syscall {
-    ($n:ident, $a:expr, $b:expr, $c:expr, $d:expr, $e:expr) => {
-        // SAFETY: each call site passes pointers to live, correctly sized values.
-        unsafe { call(libc::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize) }
+    ($n:ident($a:expr, $b:expr, $c:expr, $d:expr, $e:expr)) => {
+        call(libc::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize)
     };
-    ($n:ident $(, $a:expr)*) => {
-        syscall!($n $(, $a)*, 0)
+    ($n:ident($($a:expr),*)) => {
+        syscall!($n($($a,)* 0))
+    };
+    ($n:ident($($a:expr,)*)) => {
+        syscall!($n($($a),*))
     };
 }
 
@@ -281,7 +285,8 @@ fn from_sockaddr(sa: &libc::sockaddr_in6) -> Addr {
 /// Sets socket option `name` to `value` (an int, or a struct such as `timeval`).
 fn set_opt<T>(fd: &Fd, level: c_int, name: c_int, value: T) -> Result<()> {
     let v = &value as *const T;
-    syscall!(SYS_setsockopt, fd.0, level, name, v, size_of::<T>()).map(drop)
+    // SAFETY: `v` points to the live `value`, whose size is passed.
+    unsafe { syscall!(SYS_setsockopt(fd.0, level, name, v, size_of::<T>())) }.map(drop)
 }
 
 fn stream_socket(addr: &Addr) -> Result<Fd> {
@@ -291,7 +296,8 @@ fn stream_socket(addr: &Addr) -> Result<Fd> {
         libc::AF_INET
     };
     let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    syscall!(SYS_socket, family, kind).map(|fd| Fd(fd as c_int))
+    // SAFETY: no pointer arguments.
+    unsafe { syscall!(SYS_socket(family, kind)) }.map(|fd| Fd(fd as c_int))
 }
 
 /// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)], [tcp(7)]).
@@ -320,7 +326,8 @@ pub fn listen(addr: &Addr, backlog: c_int, defer_secs: u32, shared: bool) -> Res
         defer_secs as c_int,
     )?;
     at_addr(libc::SYS_bind, &fd, addr)?;
-    syscall!(SYS_listen, fd.0, backlog)?;
+    // SAFETY: no pointer arguments.
+    unsafe { syscall!(SYS_listen(fd.0, backlog)) }?;
     Ok(fd)
 }
 
@@ -335,7 +342,8 @@ pub fn local_addr(fd: &Fd) -> Result<Addr> {
         &mut sa as *mut libc::sockaddr_in6,
         &mut len as *mut libc::socklen_t,
     );
-    syscall!(SYS_getsockname, fd.0, p, l)?;
+    // SAFETY: `p` and `l` point to `sa` and its length, both live and writable.
+    unsafe { syscall!(SYS_getsockname(fd.0, p, l)) }?;
     Ok(from_sockaddr(&sa))
 }
 
@@ -351,7 +359,8 @@ pub fn accept(listener: &Fd) -> Result<(Fd, Addr)> {
         &mut sa as *mut libc::sockaddr_in6,
         &mut len as *mut libc::socklen_t,
     );
-    let fd = syscall!(SYS_accept4, listener.0, p, l, flags)?;
+    // SAFETY: `p` and `l` point to `sa` and its length, both live and writable.
+    let fd = unsafe { syscall!(SYS_accept4(listener.0, p, l, flags)) }?;
     let fd = Fd(fd as c_int);
     Ok((fd, from_sockaddr(&sa)))
 }
@@ -368,7 +377,8 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
         libc::AF_INET
     };
     let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
-    let fd = Fd(syscall!(SYS_socket, family, kind)? as c_int);
+    // SAFETY: no pointer arguments.
+    let fd = Fd(unsafe { syscall!(SYS_socket(family, kind)) }? as c_int);
     let tv = libc::timeval {
         tv_sec: (timeout_ms / 1000) as _,
         tv_usec: (timeout_ms % 1000 * 1000) as _,
@@ -383,20 +393,23 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
 ///
 /// [recv(2)]: https://man7.org/linux/man-pages/man2/recv.2.html
 pub fn recv(fd: &Fd, buf: &mut [u8]) -> Result<usize> {
-    syscall!(SYS_recvfrom, fd.0, buf.as_mut_ptr(), buf.len())
+    // SAFETY: `buf` is writable for the length passed; no source address is asked for.
+    unsafe { syscall!(SYS_recvfrom(fd.0, buf.as_mut_ptr(), buf.len())) }
 }
 
 /// Sends from `buf` without ever raising SIGPIPE ([send(2)], `MSG_NOSIGNAL`).
 ///
 /// [send(2)]: https://man7.org/linux/man-pages/man2/send.2.html
 pub fn send(fd: &Fd, buf: &[u8]) -> Result<usize> {
-    syscall!(
-        SYS_sendto,
-        fd.0,
-        buf.as_ptr(),
-        buf.len(),
-        libc::MSG_NOSIGNAL
-    )
+    // SAFETY: `buf` is readable for the length passed; no destination address.
+    unsafe {
+        syscall!(SYS_sendto(
+            fd.0,
+            buf.as_ptr(),
+            buf.len(),
+            libc::MSG_NOSIGNAL
+        ))
+    }
 }
 
 /// Half-closes the sending side ([shutdown(2)]): the peer sees end of stream while unread input
@@ -405,7 +418,8 @@ pub fn send(fd: &Fd, buf: &[u8]) -> Result<usize> {
 /// [shutdown(2)]: https://man7.org/linux/man-pages/man2/shutdown.2.html
 pub fn shutdown_write(fd: &Fd) {
     // Failure only means the socket is already shut or reset.
-    let _ = syscall!(SYS_shutdown, fd.0, libc::SHUT_WR);
+    // SAFETY: no pointer arguments.
+    let _ = unsafe { syscall!(SYS_shutdown(fd.0, libc::SHUT_WR)) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +469,8 @@ impl Epoll {
     ///
     /// [epoll_create1(2)]: https://man7.org/linux/man-pages/man2/epoll_create1.2.html
     pub fn new() -> Result<Epoll> {
-        syscall!(SYS_epoll_create1, libc::EPOLL_CLOEXEC).map(|fd| Epoll(Fd(fd as c_int)))
+        // SAFETY: no pointer arguments.
+        unsafe { syscall!(SYS_epoll_create1(libc::EPOLL_CLOEXEC)) }.map(|fd| Epoll(Fd(fd as c_int)))
     }
 
     /// Watches `fd` for `events`, reporting `token` ([epoll_ctl(2)]).
@@ -464,12 +479,14 @@ impl Epoll {
     pub fn add(&self, fd: &Fd, token: u64, events: u32) -> Result<()> {
         let ev = libc::epoll_event { events, u64: token };
         let p = &ev as *const libc::epoll_event;
-        syscall!(SYS_epoll_ctl, self.0 .0, libc::EPOLL_CTL_ADD, fd.0, p).map(drop)
+        // SAFETY: `p` points to the live `ev`; the kernel copies it.
+        unsafe { syscall!(SYS_epoll_ctl(self.0 .0, libc::EPOLL_CTL_ADD, fd.0, p)) }.map(drop)
     }
 
     /// Stops watching `fd`.
     pub fn delete(&self, fd: &Fd) -> Result<()> {
-        syscall!(SYS_epoll_ctl, self.0 .0, libc::EPOLL_CTL_DEL, fd.0).map(drop)
+        // SAFETY: EPOLL_CTL_DEL reads no event: the pointer may be null.
+        unsafe { syscall!(SYS_epoll_ctl(self.0 .0, libc::EPOLL_CTL_DEL, fd.0)) }.map(drop)
     }
 
     /// Waits for events, at most `timeout_ms` (-1: forever) ([epoll_wait(2)], as `epoll_pwait`
@@ -478,7 +495,8 @@ impl Epoll {
     /// [epoll_wait(2)]: https://man7.org/linux/man-pages/man2/epoll_wait.2.html
     pub fn wait(&self, events: &mut [Event], timeout_ms: c_int) -> Result<usize> {
         let (p, n) = (events.as_mut_ptr(), events.len());
-        syscall!(SYS_epoll_pwait, self.0 .0, p, n, timeout_ms)
+        // SAFETY: `p` points to `n` writable events; no signal mask.
+        unsafe { syscall!(SYS_epoll_pwait(self.0 .0, p, n, timeout_ms)) }
     }
 }
 
@@ -495,15 +513,19 @@ pub fn shutdown_signals() -> Result<Fd> {
     let bit = |sig: c_int| 1u64 << (sig - 1);
     let handled = bit(libc::SIGTERM) | bit(libc::SIGINT) | bit(libc::SIGCHLD);
     let blocked = handled | bit(libc::SIGPIPE);
-    syscall!(
-        SYS_rt_sigprocmask,
-        libc::SIG_BLOCK,
-        &blocked as *const u64,
-        0,
-        8
-    )?;
+    // SAFETY: the new mask is a live u64, the kernel's 8-byte sigset; the old one is not asked for.
+    unsafe {
+        syscall!(SYS_rt_sigprocmask(
+            libc::SIG_BLOCK,
+            &blocked as *const u64,
+            0,
+            8
+        ))
+    }?;
     let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
-    syscall!(SYS_signalfd4, -1i32, &handled as *const u64, 8, flags).map(|fd| Fd(fd as c_int))
+    // SAFETY: the mask is a live u64, the kernel's 8-byte sigset.
+    unsafe { syscall!(SYS_signalfd4(-1i32, &handled as *const u64, 8, flags)) }
+        .map(|fd| Fd(fd as c_int))
 }
 
 /// Signal numbers the server handles.
@@ -517,20 +539,25 @@ pub fn take_signal(fd: &Fd) -> Result<u32> {
     // SAFETY: all-zero is a valid signalfd_siginfo.
     let mut info: libc::signalfd_siginfo = unsafe { zeroed() };
     let p = &mut info as *mut libc::signalfd_siginfo;
-    syscall!(SYS_read, fd.0, p, size_of::<libc::signalfd_siginfo>()).map(|_| info.ssi_signo)
+    // SAFETY: `p` points to the writable `info`, of the size passed.
+    unsafe { syscall!(SYS_read(fd.0, p, size_of::<libc::signalfd_siginfo>())) }
+        .map(|_| info.ssi_signo)
 }
 
 /// A non-blocking eventfd ([eventfd(2)]): one write wakes every epoll watching it.
 ///
 /// [eventfd(2)]: https://man7.org/linux/man-pages/man2/eventfd.2.html
 pub fn eventfd() -> Result<Fd> {
-    syscall!(SYS_eventfd2, 0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC).map(|fd| Fd(fd as c_int))
+    // SAFETY: no pointer arguments.
+    unsafe { syscall!(SYS_eventfd2(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)) }
+        .map(|fd| Fd(fd as c_int))
 }
 
 /// Makes an eventfd readable (level-triggered, so it stays readable).
 pub fn notify(fd: &Fd) {
     let one: u64 = 1;
-    let _ = syscall!(SYS_write, fd.0, &one as *const u64, 8);
+    // SAFETY: `one` is a live u64, the 8 bytes an eventfd takes.
+    let _ = unsafe { syscall!(SYS_write(fd.0, &one as *const u64, 8)) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,7 +570,8 @@ pub fn notify(fd: &Fd) {
 // back through memory (48 bytes more on x86-64, 80 on arm64).
 #[inline(always)]
 pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
-    syscall!(SYS_write, fd, buf.as_ptr(), buf.len())
+    // SAFETY: `buf` is readable for the length passed.
+    unsafe { syscall!(SYS_write(fd, buf.as_ptr(), buf.len())) }
 }
 
 /// Standard output.
@@ -556,16 +584,20 @@ pub const STDERR: c_int = 2;
 pub fn stdout_nonblocking() {
     // SAFETY: all-zero is a valid stat (the kernel's layout is musl's on Linux).
     let mut st: libc::stat = unsafe { zeroed() };
-    if syscall!(SYS_fstat, STDOUT, &mut st as *mut libc::stat).is_ok() {
+    // SAFETY: `st` is a writable `stat`.
+    if unsafe { syscall!(SYS_fstat(STDOUT, &mut st as *mut libc::stat)) }.is_ok() {
         let kind = st.st_mode & libc::S_IFMT;
         if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
-            if let Ok(flags) = syscall!(SYS_fcntl, STDOUT, libc::F_GETFL) {
-                let _ = syscall!(
-                    SYS_fcntl,
-                    STDOUT,
-                    libc::F_SETFL,
-                    flags | libc::O_NONBLOCK as usize
-                );
+            // SAFETY: no pointer arguments.
+            if let Ok(flags) = unsafe { syscall!(SYS_fcntl(STDOUT, libc::F_GETFL)) } {
+                // SAFETY: no pointer arguments.
+                let _ = unsafe {
+                    syscall!(SYS_fcntl(
+                        STDOUT,
+                        libc::F_SETFL,
+                        flags | libc::O_NONBLOCK as usize
+                    ))
+                };
             }
         }
     }
@@ -598,7 +630,8 @@ fn clock(id: libc::clockid_t) -> Time {
     // The vDSO answers without entering the kernel (~110 ns less per read); the system call
     // serves where there is none (valgrind, some emulators).
     if !start::vdso_clock(id, &mut ts) {
-        let _ = syscall!(SYS_clock_gettime, id, &mut ts as *mut libc::timespec);
+        // SAFETY: `ts` is a writable `timespec`.
+        let _ = unsafe { syscall!(SYS_clock_gettime(id, &mut ts as *mut libc::timespec)) };
     }
     Time {
         secs: ts.tv_sec as u64,
@@ -629,7 +662,8 @@ pub fn monotonic_nanos() -> u64 {
 pub fn usable_cpus() -> usize {
     let mut set = [0u64; 16]; // 1024 CPUs, the kernel's default cpumask size
     let p = set.as_mut_ptr();
-    match syscall!(SYS_sched_getaffinity, 0, size_of::<[u64; 16]>(), p) {
+    // SAFETY: `p` points to `set`, writable for the size passed.
+    match unsafe { syscall!(SYS_sched_getaffinity(0, size_of::<[u64; 16]>(), p)) } {
         Ok(_) => (set.iter().map(|w| ones(*w)).sum::<usize>()).max(1),
         Err(_) => 1,
     }
@@ -667,9 +701,11 @@ pub fn read_file(path: &[u8], into: &mut [u8]) -> usize {
     #[allow(clippy::manual_contains)]
     if path.iter().any(|&b| b == 0) {
         let flags = libc::O_RDONLY | libc::O_CLOEXEC;
-        if let Ok(fd) = syscall!(SYS_openat, libc::AT_FDCWD, path.as_ptr(), flags) {
+        // SAFETY: `path` holds a NUL (checked above), so the kernel reads only inside it.
+        if let Ok(fd) = unsafe { syscall!(SYS_openat(libc::AT_FDCWD, path.as_ptr(), flags)) } {
             let fd = Fd(fd as c_int);
-            n = syscall!(SYS_read, fd.0, into.as_mut_ptr(), into.len()).unwrap_or(0);
+            // SAFETY: `into` is writable for the length passed.
+            n = unsafe { syscall!(SYS_read(fd.0, into.as_mut_ptr(), into.len())) }.unwrap_or(0);
         }
     }
     n
@@ -686,16 +722,19 @@ pub fn raise_fd_limit() {
         rlim_max: 0,
     };
     let old = &mut lim as *mut libc::rlimit;
-    if syscall!(SYS_prlimit64, 0, libc::RLIMIT_NOFILE, 0, old).is_ok()
+    // SAFETY: `old` points to the writable `lim`; no new limit is set.
+    if unsafe { syscall!(SYS_prlimit64(0, libc::RLIMIT_NOFILE, 0, old)) }.is_ok()
         && lim.rlim_cur < lim.rlim_max
     {
         lim.rlim_cur = lim.rlim_max;
-        let _ = syscall!(
-            SYS_prlimit64,
-            0,
-            libc::RLIMIT_NOFILE,
-            &lim as *const libc::rlimit
-        );
+        // SAFETY: the new limit points to the live `lim`; the old one is not asked for.
+        let _ = unsafe {
+            syscall!(SYS_prlimit64(
+                0,
+                libc::RLIMIT_NOFILE,
+                &lim as *const libc::rlimit
+            ))
+        };
     }
 }
 
@@ -803,14 +842,18 @@ pub type Pid = i32;
 ///
 /// [clone(2)]: https://man7.org/linux/man-pages/man2/clone.2.html
 pub fn fork() -> Result<Option<Pid>> {
-    let parent = syscall!(SYS_getpid);
-    let pid = syscall!(SYS_clone, libc::SIGCHLD)?;
+    // SAFETY: no pointer arguments.
+    let parent = unsafe { syscall!(SYS_getpid()) };
+    // SAFETY: SIGCHLD alone, no CLONE_VM and no stack: a fork, whose child goes on with its own copy of this memory.
+    let pid = unsafe { syscall!(SYS_clone(libc::SIGCHLD)) }?;
     if pid != 0 {
         return Ok(Some(pid as Pid));
     }
-    let _ = syscall!(SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    // SAFETY: no pointer arguments.
+    let _ = unsafe { syscall!(SYS_prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL)) };
     // The parent may have died before the request took effect: then nobody will signal.
-    if syscall!(SYS_getppid) != parent {
+    // SAFETY: no pointer arguments.
+    if unsafe { syscall!(SYS_getppid()) } != parent {
         exit(1);
     }
     Ok(None)
@@ -820,7 +863,8 @@ pub fn fork() -> Result<Option<Pid>> {
 ///
 /// [wait4(2)]: https://man7.org/linux/man-pages/man2/wait4.2.html
 pub fn reap_child() -> Option<Pid> {
-    match syscall!(SYS_wait4, -1i32, 0, libc::WNOHANG) {
+    // SAFETY: neither a status nor a usage pointer is passed.
+    match unsafe { syscall!(SYS_wait4(-1i32, 0, libc::WNOHANG)) } {
         Ok(pid) if pid > 0 => Some(pid as Pid),
         _ => None,
     }
@@ -830,7 +874,8 @@ pub fn reap_child() -> Option<Pid> {
 ///
 /// [kill(2)]: https://man7.org/linux/man-pages/man2/kill.2.html
 pub fn kill(pid: Pid) {
-    let _ = syscall!(SYS_kill, pid, libc::SIGKILL);
+    // SAFETY: no pointer arguments.
+    let _ = unsafe { syscall!(SYS_kill(pid, libc::SIGKILL)) };
 }
 
 /// Counters shared by every worker process: anonymous shared memory ([mmap(2)]), zeroed by
@@ -917,7 +962,8 @@ static FILTER: [libc::sock_filter; FILTER_LEN] = {
 pub fn seccomp_available() -> Result<()> {
     let action: u32 = libc::SECCOMP_RET_KILL_PROCESS;
     let op = libc::SECCOMP_GET_ACTION_AVAIL;
-    syscall!(SYS_seccomp, op, 0, &action as *const u32).map(drop)
+    // SAFETY: `action` is a live u32, as SECCOMP_GET_ACTION_AVAIL reads.
+    unsafe { syscall!(SYS_seccomp(op, 0, &action as *const u32)) }.map(drop)
 }
 
 /// Forbids gaining privileges and every system call outside `ALLOWED` for the rest of this
@@ -927,11 +973,13 @@ pub fn seccomp_available() -> Result<()> {
 /// [prctl(2)]: https://man7.org/linux/man-pages/man2/prctl.2.html
 /// [seccomp(2)]: https://man7.org/linux/man-pages/man2/seccomp.2.html
 pub fn lock_down() -> Result<()> {
-    syscall!(SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1)?;
+    // SAFETY: no pointer arguments.
+    unsafe { syscall!(SYS_prctl(libc::PR_SET_NO_NEW_PRIVS, 1)) }?;
     let prog = libc::sock_fprog {
         len: FILTER_LEN as u16,
         filter: FILTER.as_ptr() as *mut libc::sock_filter,
     };
     let p = &prog as *const libc::sock_fprog;
-    syscall!(SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, p).map(drop)
+    // SAFETY: `p` points to the live `prog`, whose filter is the static `FILTER` of `FILTER_LEN` instructions.
+    unsafe { syscall!(SYS_seccomp(libc::SECCOMP_SET_MODE_FILTER, 0, p)) }.map(drop)
 }
