@@ -81,6 +81,11 @@ impl Status {
         }
     }
 
+    /// The code and a space, as text (`"404 "`).
+    pub fn code_text(self) -> &'static [u8] {
+        &self.line()[..4]
+    }
+
     /// The reason phrase followed by a newline: the plain-text body of error responses.
     fn reason_line(self) -> &'static [u8] {
         &self.line()[4..]

@@ -59,8 +59,7 @@ impl AccessLog {
             }
         }
         b.push(b"\" ");
-        b.num(x.status.code() as u64);
-        b.byte(b' ');
+        b.push(x.status.code_text());
         b.num(x.body_len as u64);
         b.byte(b' ');
         b.num(nanos / 1_000_000);
