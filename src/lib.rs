@@ -144,19 +144,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };
-    let delay = supervise::run(&shared, listener, signals, process);
-    let stopped: &[&[u8]] = match &delay {
-        [began, ended] if began[0] != 0 => &[
-            b"tinyapi stopped; the shutdown delay ran from ",
-            began,
-            b" to ",
-            ended,
-            b"\n",
-        ],
-        _ => &[b"tinyapi stopped\n"],
-    };
-    say(sys::STDOUT, stopped);
-    0
+    supervise::run(&shared, listener, signals, process)
 }
 
 /// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`, with `, from the

@@ -213,7 +213,9 @@ impl<'a> Worker<'a> {
         // reported again on the next turn.
         let reg = epoll
             .add(&listener, LISTENER, interest::READ)
-            .and_then(|_| epoll.add(&shared.wake, WAKE, interest::READ))
+            // Edge-triggered: the eventfd stays readable once written, and is reported only
+            // when written (a wake-up with nothing to do: `run` then follows `STOP_LINE`).
+            .and_then(|_| epoll.add(&shared.wake, WAKE, interest::READ | interest::EDGE))
             .and_then(|_| match &sup {
                 Some(s) => epoll.add(&s.signals, SIGNALS, interest::READ),
                 None => Ok(()),
@@ -249,7 +251,8 @@ impl<'a> Worker<'a> {
         w
     }
 
-    /// Serves until the drain after SIGTERM or SIGINT has ended.
+    /// Serves until the drain after SIGTERM or SIGINT has ended; worker 0 then prints the stop
+    /// line: `tinyapi stopped`, and the span of the shutdown delay if there was one.
     pub fn run(&mut self) {
         loop {
             let timeout = self.timeout();
@@ -259,8 +262,9 @@ impl<'a> Worker<'a> {
                 let ev = self.mem.events[i % EVENTS]; // i < n <= EVENTS: no panic path
                 match ev.token() {
                     LISTENER => self.accept_one(),
-                    WAKE => self.on_wake(),
                     SIGNALS => self.on_signal(),
+                    // WAKE (shutdown began: see below) is no slot, and `drive` does nothing
+                    // with it: cheaper than an arm of its own.
                     slot => self.drive(slot as usize, Cause::Ready(ev.bits())),
                 }
             }
@@ -296,6 +300,22 @@ impl<'a> Worker<'a> {
                 // Workers past the deadline are stopped; each has closed what it could.
                 if let Some(s) = &self.sup {
                     s.stop_all();
+                    // The stop line, said here and not by the caller, so that the time stamps
+                    // of the delay need not be handed back (cheaper).
+                    let [began, ended] = &self.delay_span;
+                    let delay = began[0] != 0;
+                    let line: [&[u8]; 5] = [
+                        if delay {
+                            b"tinyapi stopped; the shutdown delay ran from "
+                        } else {
+                            b"tinyapi stopped\n"
+                        },
+                        began,
+                        b" to ",
+                        ended,
+                        b"\n",
+                    ];
+                    crate::say(sys::STDOUT, &line[..if delay { 5 } else { 1 }]);
                 }
                 return;
             }
@@ -415,24 +435,11 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The wake-up from worker 0: shutdown began, and `run` follows `STOP_LINE`. The eventfd
-    /// stays readable: stop watching it.
-    fn on_wake(&mut self) {
-        let _ = self.epoll.delete(&self.shared.wake);
-    }
-
-    /// Worker 0: the log time stamps of the shutdown delay's start and end; all zero when
-    /// there was none.
-    pub fn delay_span(&self) -> &[[u8; LOG_STAMP_LEN]; 2] {
-        &self.delay_span
-    }
-
-    /// Worker 0: a line about the server on stdout, after the access-log lines before it.
+    /// Worker 0 (the only one that stops or has a `delay_span`): a line about the server on
+    /// stdout, after the access-log lines before it.
     fn note(&mut self, what: &[u8]) {
-        if self.sup.is_some() {
-            self.mem.log.flush();
-            crate::say(sys::STDOUT, &[&self.stamps.log, what]);
-        }
+        self.mem.log.flush();
+        crate::say(sys::STDOUT, &[&self.stamps.log, what]);
     }
 
     /// Stops accepting, closes idle connections and lets the rest finish (see `run`).
