@@ -186,8 +186,7 @@ pub struct Worker<'a> {
     resume_accept_ms: u64,
     /// Worker 0: the log time stamps of the shutdown delay's start and end, for the stop line.
     delay_span: [[u8; LOG_STAMP_LEN]; 2],
-    draining: bool,
-    /// When the drain ends; `u64::MAX` before it began.
+    /// When the drain ends; `u64::MAX` before it began (see `draining`).
     drain_deadline_ms: u64,
     log_due_ms: u64,
     open: u64,
@@ -237,7 +236,6 @@ impl<'a> Worker<'a> {
             accepting: true,
             resume_accept_ms: u64::MAX,
             delay_span: [[0; LOG_STAMP_LEN]; 2],
-            draining: false,
             drain_deadline_ms: u64::MAX,
             log_due_ms: 0,
             open: 0,
@@ -290,7 +288,7 @@ impl<'a> Worker<'a> {
                 self.log_due_ms = self.now_ms + LOG_DELAY_MS;
             }
             let children_left = self.sup.as_ref().is_some_and(|s| s.children_left());
-            if self.draining && self.open == 0 && !children_left
+            if self.draining() && self.open == 0 && !children_left
                 || self.now_ms >= self.drain_deadline_ms
             {
                 for slot in 0..self.mem.free.high_water() {
@@ -326,7 +324,7 @@ impl<'a> Worker<'a> {
     /// deadline, the log's, the end of an accept pause, the next look at the shutdown delay
     /// and the end of the drain (each `u64::MAX` when there is none).
     fn timeout(&self) -> i32 {
-        let delay = if self.shared.stop_at() == 0 || self.draining {
+        let delay = if self.shared.stop_at() == 0 || self.draining() {
             u64::MAX
         } else {
             self.now_ms + DELAY_POLL_MS
@@ -359,7 +357,7 @@ impl<'a> Worker<'a> {
     /// level-triggered, so more waiting connections are reported on the next turn, and no
     /// accept is wasted on `EAGAIN`.
     fn accept_one(&mut self) {
-        if self.draining || !self.accepting {
+        if !self.accepting {
             return;
         }
         match sys::accept(&self.listener) {
@@ -442,12 +440,16 @@ impl<'a> Worker<'a> {
         crate::say(sys::STDOUT, &[&self.stamps.log, what]);
     }
 
+    /// True once the drain has begun.
+    fn draining(&self) -> bool {
+        self.drain_deadline_ms != u64::MAX
+    }
+
     /// Stops accepting, closes idle connections and lets the rest finish (see `run`).
     fn begin_drain(&mut self) {
-        if self.draining {
+        if self.draining() {
             return;
         }
-        self.draining = true;
         self.drain_deadline_ms = self.now_ms + DRAIN_MS;
         if self.delay_span[0][0] != 0 {
             self.delay_span[1] = self.stamps.log;
@@ -456,6 +458,7 @@ impl<'a> Worker<'a> {
         self.resume_accept_ms = u64::MAX; // not after all
         if self.accepting {
             let _ = self.epoll.delete(&self.listener);
+            self.accepting = false;
         }
         for slot in 0..self.mem.free.high_water() {
             let Memory { slots, spills, .. } = &mut *self.mem;
