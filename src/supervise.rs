@@ -85,7 +85,7 @@ impl Supervisor {
             }
             if !draining {
                 log.flush();
-                crate::say(sys::STDERR, &[b"tinyapi: a worker ended; stopping\n"]);
+                let _ = sys::write(sys::STDERR, b"tinyapi: a worker ended; stopping\n");
                 self.stop_all();
                 sys::exit(1);
             }
