@@ -89,9 +89,9 @@ pub struct Error {
 
 /// Usage text for `--help`.
 pub const USAGE: &[u8] = b"\
-Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
-               [--header-timeout SECS] [--idle-timeout SECS] [--shutdown-delay SECS]
-               [--probe] [--version]
+Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N]
+  [--header-timeout SECS] [--idle-timeout SECS] [--shutdown-delay SECS]
+  [--quiet] [--probe] [--version]
 Environment: TINYAPI_{LISTEN,WORKERS,MAX_CONNECTIONS,HEADER_TIMEOUT,IDLE_TIMEOUT,
 SHUTDOWN_DELAY}, PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off|require
 ";
