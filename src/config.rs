@@ -89,9 +89,9 @@ pub struct Error {
 
 /// Usage text for `--help`.
 pub const USAGE: &[u8] = b"\
-Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N] [--quiet]
-               [--header-timeout SECS] [--idle-timeout SECS] [--shutdown-delay SECS]
-               [--probe] [--version]
+Usage: tinyapi [--listen ADDR:PORT] [--workers N] [--max-connections N]
+  [--header-timeout SECS] [--idle-timeout SECS] [--shutdown-delay SECS]
+  [--quiet] [--probe] [--version]
 Environment: TINYAPI_{LISTEN,WORKERS,MAX_CONNECTIONS,HEADER_TIMEOUT,IDLE_TIMEOUT,
 SHUTDOWN_DELAY}, PORT, TINYAPI_LOG=off, TINYAPI_SECCOMP=off|require
 ";
@@ -147,31 +147,19 @@ const SETTINGS: [Setting; 9] = [
     Setting {
         option: b"--header-timeout",
         var: b"TINYAPI_HEADER_TIMEOUT",
-        apply: |c, v| {
-            number(v, MAX_TIMEOUT)
-                .map(|n| c.header_timeout = n as u32)
-                .is_some()
-        },
+        apply: |c, v| seconds(v, 1, MAX_TIMEOUT, &mut c.header_timeout),
         expected: SECONDS,
     },
     Setting {
         option: b"--idle-timeout",
         var: b"TINYAPI_IDLE_TIMEOUT",
-        apply: |c, v| {
-            number(v, MAX_TIMEOUT)
-                .map(|n| c.idle_timeout = n as u32)
-                .is_some()
-        },
+        apply: |c, v| seconds(v, 1, MAX_TIMEOUT, &mut c.idle_timeout),
         expected: SECONDS,
     },
     Setting {
         option: b"--shutdown-delay",
         var: b"TINYAPI_SHUTDOWN_DELAY",
-        apply: |c, v| {
-            parse_decimal(v, MAX_SHUTDOWN_DELAY)
-                .map(|n| c.shutdown_delay = n as u32)
-                .is_some()
-        },
+        apply: |c, v| seconds(v, 0, MAX_SHUTDOWN_DELAY, &mut c.shutdown_delay),
         expected: b"seconds, from 0 to 600",
     },
     Setting {
@@ -274,6 +262,17 @@ pub fn parse(
 fn on_off(v: &[u8], flag: &mut bool) -> bool {
     *flag = v == b"on";
     *flag || v == b"off"
+}
+
+/// A decimal from `min` to `max` into `field`; false, leaving `field` as it was, otherwise.
+fn seconds(v: &[u8], min: u64, max: u64, field: &mut u32) -> bool {
+    match parse_decimal(v, max) {
+        Some(n) if n >= min => {
+            *field = n as u32;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// A decimal from 1 to `max`.

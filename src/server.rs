@@ -186,8 +186,7 @@ pub struct Worker<'a> {
     resume_accept_ms: u64,
     /// Worker 0: the log time stamps of the shutdown delay's start and end, for the stop line.
     delay_span: [[u8; LOG_STAMP_LEN]; 2],
-    draining: bool,
-    /// When the drain ends; `u64::MAX` before it began.
+    /// When the drain ends; `u64::MAX` before it began (see `draining`).
     drain_deadline_ms: u64,
     log_due_ms: u64,
     open: u64,
@@ -213,7 +212,9 @@ impl<'a> Worker<'a> {
         // reported again on the next turn.
         let reg = epoll
             .add(&listener, LISTENER, interest::READ)
-            .and_then(|_| epoll.add(&shared.wake, WAKE, interest::READ))
+            // Edge-triggered: the eventfd stays readable once written, and is reported only
+            // when written (a wake-up with nothing to do: `run` then follows `STOP_LINE`).
+            .and_then(|_| epoll.add(&shared.wake, WAKE, interest::READ | interest::EDGE))
             .and_then(|_| match &sup {
                 Some(s) => epoll.add(&s.signals, SIGNALS, interest::READ),
                 None => Ok(()),
@@ -235,7 +236,6 @@ impl<'a> Worker<'a> {
             accepting: true,
             resume_accept_ms: u64::MAX,
             delay_span: [[0; LOG_STAMP_LEN]; 2],
-            draining: false,
             drain_deadline_ms: u64::MAX,
             log_due_ms: 0,
             open: 0,
@@ -249,7 +249,8 @@ impl<'a> Worker<'a> {
         w
     }
 
-    /// Serves until the drain after SIGTERM or SIGINT has ended.
+    /// Serves until the drain after SIGTERM or SIGINT has ended; worker 0 then prints the stop
+    /// line: `tinyapi stopped`, and the span of the shutdown delay if there was one.
     pub fn run(&mut self) {
         loop {
             let timeout = self.timeout();
@@ -259,8 +260,9 @@ impl<'a> Worker<'a> {
                 let ev = self.mem.events[i % EVENTS]; // i < n <= EVENTS: no panic path
                 match ev.token() {
                     LISTENER => self.accept_one(),
-                    WAKE => self.on_wake(),
                     SIGNALS => self.on_signal(),
+                    // WAKE (shutdown began: see below) is no slot, and `drive` does nothing
+                    // with it: cheaper than an arm of its own.
                     slot => self.drive(slot as usize, Cause::Ready(ev.bits())),
                 }
             }
@@ -286,7 +288,7 @@ impl<'a> Worker<'a> {
                 self.log_due_ms = self.now_ms + LOG_DELAY_MS;
             }
             let children_left = self.sup.as_ref().is_some_and(|s| s.children_left());
-            if self.draining && self.open == 0 && !children_left
+            if self.draining() && self.open == 0 && !children_left
                 || self.now_ms >= self.drain_deadline_ms
             {
                 for slot in 0..self.mem.free.high_water() {
@@ -296,6 +298,22 @@ impl<'a> Worker<'a> {
                 // Workers past the deadline are stopped; each has closed what it could.
                 if let Some(s) = &self.sup {
                     s.stop_all();
+                    // The stop line, said here and not by the caller, so that the time stamps
+                    // of the delay need not be handed back (cheaper).
+                    let [began, ended] = &self.delay_span;
+                    let delay = began[0] != 0;
+                    let line: [&[u8]; 5] = [
+                        if delay {
+                            b"tinyapi stopped; the shutdown delay ran from "
+                        } else {
+                            b"tinyapi stopped\n"
+                        },
+                        began,
+                        b" to ",
+                        ended,
+                        b"\n",
+                    ];
+                    crate::say(sys::STDOUT, &line[..if delay { 5 } else { 1 }]);
                 }
                 return;
             }
@@ -306,7 +324,7 @@ impl<'a> Worker<'a> {
     /// deadline, the log's, the end of an accept pause, the next look at the shutdown delay
     /// and the end of the drain (each `u64::MAX` when there is none).
     fn timeout(&self) -> i32 {
-        let delay = if self.shared.stop_at() == 0 || self.draining {
+        let delay = if self.shared.stop_at() == 0 || self.draining() {
             u64::MAX
         } else {
             self.now_ms + DELAY_POLL_MS
@@ -339,7 +357,7 @@ impl<'a> Worker<'a> {
     /// level-triggered, so more waiting connections are reported on the next turn, and no
     /// accept is wasted on `EAGAIN`.
     fn accept_one(&mut self) {
-        if self.draining || !self.accepting {
+        if !self.accepting {
             return;
         }
         match sys::accept(&self.listener) {
@@ -415,32 +433,23 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// The wake-up from worker 0: shutdown began, and `run` follows `STOP_LINE`. The eventfd
-    /// stays readable: stop watching it.
-    fn on_wake(&mut self) {
-        let _ = self.epoll.delete(&self.shared.wake);
-    }
-
-    /// Worker 0: the log time stamps of the shutdown delay's start and end; all zero when
-    /// there was none.
-    pub fn delay_span(&self) -> &[[u8; LOG_STAMP_LEN]; 2] {
-        &self.delay_span
-    }
-
-    /// Worker 0: a line about the server on stdout, after the access-log lines before it.
+    /// Worker 0 (the only one that stops or has a `delay_span`): a line about the server on
+    /// stdout, after the access-log lines before it.
     fn note(&mut self, what: &[u8]) {
-        if self.sup.is_some() {
-            self.mem.log.flush();
-            crate::say(sys::STDOUT, &[&self.stamps.log, what]);
-        }
+        self.mem.log.flush();
+        crate::say(sys::STDOUT, &[&self.stamps.log, what]);
+    }
+
+    /// True once the drain has begun.
+    fn draining(&self) -> bool {
+        self.drain_deadline_ms != u64::MAX
     }
 
     /// Stops accepting, closes idle connections and lets the rest finish (see `run`).
     fn begin_drain(&mut self) {
-        if self.draining {
+        if self.draining() {
             return;
         }
-        self.draining = true;
         self.drain_deadline_ms = self.now_ms + DRAIN_MS;
         if self.delay_span[0][0] != 0 {
             self.delay_span[1] = self.stamps.log;
@@ -449,6 +458,7 @@ impl<'a> Worker<'a> {
         self.resume_accept_ms = u64::MAX; // not after all
         if self.accepting {
             let _ = self.epoll.delete(&self.listener);
+            self.accepting = false;
         }
         for slot in 0..self.mem.free.high_water() {
             let Memory { slots, spills, .. } = &mut *self.mem;
