@@ -29,6 +29,21 @@ const MOUNT: &[u8] = b"/sys/fs/cgroup/";
 /// saves the table's 48 bytes).
 const FILES: &[u8] = b"/cpu.max\0/cpu.cfs_quota_us\0/cpu.cfs_period_us\0";
 
+/// The buffers [`cpu_limit`] reads and builds paths in, kept in `.bss` by the caller: zeroed
+/// on the stack they would cost a memset call (and musl's memset on arm64) for one use.
+pub struct Scratch {
+    list: [u8; LIST_LEN],
+    path: [u8; PATH_LEN],
+}
+
+impl Scratch {
+    /// All zero.
+    pub const EMPTY: Scratch = Scratch {
+        list: [0; LIST_LEN],
+        path: [0; PATH_LEN],
+    };
+}
+
 /// The CPUs the quota of the process's cgroup allows, rounded up; `usize::MAX` when there is
 /// no limit or it cannot be read. `read(path, into)` reads the file at `path` (up to its first
 /// NUL) into `into` and returns the number of bytes read, 0 if it cannot.
@@ -36,10 +51,9 @@ const FILES: &[u8] = b"/cpu.max\0/cpu.cfs_quota_us\0/cpu.cfs_period_us\0";
 /// Every line of `/proc/self/cgroup` is tried in turn (a hierarchy without the `cpu`
 /// controller has none of the files), first the named cgroup, then the hierarchy's root.
 #[inline(never)]
-pub fn cpu_limit(read: impl Fn(&[u8], &mut [u8]) -> usize) -> usize {
-    let mut list = [0u8; LIST_LEN];
-    let mut path = [0u8; PATH_LEN];
-    let n = read(b"/proc/self/cgroup\0", &mut list).min(LIST_LEN);
+pub fn cpu_limit(read: impl Fn(&[u8], &mut [u8]) -> usize, scratch: &mut Scratch) -> usize {
+    let Scratch { list, path } = scratch;
+    let n = read(b"/proc/self/cgroup\0", list).min(LIST_LEN);
     for line in list[..n].split_mut(|&b| b == b'\n') {
         let Some((dir, root)) = directory(line) else {
             continue;
@@ -50,7 +64,7 @@ pub fn cpu_limit(read: impl Fn(&[u8], &mut [u8]) -> usize) -> usize {
             let mut n = 0;
             let mut files = FILES;
             while let Some(end) = files.iter().position(|&b| b == 0) {
-                let mut p = Buf::new(&mut path);
+                let mut p = Buf::new(path);
                 p.push(MOUNT);
                 p.push(&dir[..len]);
                 p.push(files);
@@ -196,6 +210,12 @@ mod test {
         }
     }
 
+    /// `cpu_limit` over the file system `fs` (see `files`).
+    fn limit(fs: &[(&str, &str)]) -> usize {
+        let mut scratch = Scratch::EMPTY;
+        cpu_limit(files(fs), &mut scratch)
+    }
+
     #[test]
     fn reads_the_limit_of_the_named_cgroup() {
         let v2 = [
@@ -203,7 +223,7 @@ mod test {
             ("/sys/fs/cgroup/app/cpu.max", "150000 100000\n"),
             ("/sys/fs/cgroup/cpu.max", "50000 100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&v2)), 2);
+        assert_eq!(limit(&v2), 2);
         // Hybrid: the cpu controller on its own v1 hierarchy, v2 with no controllers.
         let v1 = [
             (
@@ -213,7 +233,7 @@ mod test {
             ("/sys/fs/cgroup/cpu/app/cpu.cfs_quota_us", "50000\n"),
             ("/sys/fs/cgroup/cpu/app/cpu.cfs_period_us", "100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&v1)), 1);
+        assert_eq!(limit(&v1), 1);
         let joined = [
             (
                 "/proc/self/cgroup",
@@ -230,7 +250,7 @@ mod test {
             ("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", "-1\n"),
             ("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_period_us", "100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&joined)), 3);
+        assert_eq!(limit(&joined), 3);
     }
 
     #[test]
@@ -244,32 +264,32 @@ mod test {
             ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000\n"),
             ("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&docker_v1)), 1);
+        assert_eq!(limit(&docker_v1), 1);
         // The named cgroup is there but unlimited; its hierarchy's root is not.
         let v2 = [
             ("/proc/self/cgroup", "0::/docker/1f\n"),
             ("/sys/fs/cgroup/docker/1f/cpu.max", "max 100000\n"),
             ("/sys/fs/cgroup/cpu.max", "200000 100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&v2)), 2);
+        assert_eq!(limit(&v2), 2);
     }
 
     #[test]
     fn no_limit_when_none_is_set_or_readable() {
-        assert_eq!(cpu_limit(files(&[])), NONE);
+        assert_eq!(limit(&[]), NONE);
         // /proc without /sys.
-        assert_eq!(cpu_limit(files(&[("/proc/self/cgroup", "0::/\n")])), NONE);
+        assert_eq!(limit(&[("/proc/self/cgroup", "0::/\n")]), NONE);
         let unlimited = [
             ("/proc/self/cgroup", "2:cpuacct:/\n1:cpu:/\n0::/\n"),
             ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "-1\n"),
             ("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&unlimited)), NONE);
+        assert_eq!(limit(&unlimited), NONE);
         let garbage = [
             ("/proc/self/cgroup", "0::/app\n"),
             ("/sys/fs/cgroup/app/cpu.max", "lots\n"),
         ];
-        assert_eq!(cpu_limit(files(&garbage)), NONE);
+        assert_eq!(limit(&garbage), NONE);
         // Only the hierarchy named on the line is read: the cpu controller's files under
         // another hierarchy's name do not count.
         let elsewhere = [
@@ -277,6 +297,6 @@ mod test {
             ("/sys/fs/cgroup/cpu/app/cpu.cfs_quota_us", "50000\n"),
             ("/sys/fs/cgroup/cpu/app/cpu.cfs_period_us", "100000\n"),
         ];
-        assert_eq!(cpu_limit(files(&elsewhere)), NONE);
+        assert_eq!(limit(&elsewhere), NONE);
     }
 }

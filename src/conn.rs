@@ -15,7 +15,7 @@
 use crate::addr::Addr;
 use crate::buf::Buf;
 use crate::config::Config;
-use crate::http::{self, Context, Status, HEAD_MAX, RESPONSE_MAX};
+use crate::http::{self, Context, Status, HEAD_MAX, JSON_MAX, RESPONSE_MAX};
 use crate::log::AccessLog;
 use crate::slots::FreeList;
 use crate::sys::{self, interest, Errno, Fd};
@@ -134,6 +134,8 @@ pub struct Scratch {
     pub read: [u8; HEAD_MAX],
     /// Output of the connection being served.
     pub out: [u8; OUT_MAX],
+    /// A `/healthcheck` body, written before the head that gives its length.
+    pub json: [u8; JSON_MAX],
 }
 
 impl Scratch {
@@ -141,6 +143,7 @@ impl Scratch {
     pub const EMPTY: Scratch = Scratch {
         read: [0; HEAD_MAX],
         out: [0; OUT_MAX],
+        json: [0; JSON_MAX],
     };
 }
 
@@ -355,7 +358,8 @@ impl Conn {
                 out_full = true;
                 break;
             }
-            let Some(x) = http::respond(&mut read[used..len], &ctx, &mut b) else {
+            let Some(x) = http::respond(&mut read[used..len], &ctx, &mut b, &mut env.scratch.json)
+            else {
                 break;
             };
             used += x.consumed;

@@ -16,8 +16,9 @@ pub const HEAD_MAX: usize = 8192;
 pub const RESPONSE_MAX: usize = 512;
 /// Header slots handed to httparse; more header lines than this get 431.
 const MAX_HEADERS: usize = 64;
-/// Room for the longest `/healthcheck` body (every counter at `u64::MAX`).
-const JSON_MAX: usize = 192;
+/// Room for the longest `/healthcheck` body (every counter at `u64::MAX`): the size of the
+/// buffer `respond` writes it in before the head that gives its length.
+pub const JSON_MAX: usize = 192;
 
 /// Body of `/`, as the original service answers it.
 pub const INDEX_BODY: &[u8] = b"Index of tinyapi. These aren't the droids you're looking for\n";
@@ -171,7 +172,12 @@ const ROUTES: [(&[u8], Route); 4] = [
 /// A request line of a later HTTP/1 minor version (`HTTP/1.2`) is rewritten in `input` to
 /// `HTTP/1.1`, the version it is answered in (RFC 9110 §2.5, §6.2): httparse knows only 1.0
 /// and 1.1.
-pub fn respond<'a>(input: &'a mut [u8], ctx: &Context, out: &mut Buf) -> Option<Exchange<'a>> {
+pub fn respond<'a>(
+    input: &'a mut [u8],
+    ctx: &Context,
+    out: &mut Buf,
+    json: &mut [u8; JSON_MAX],
+) -> Option<Exchange<'a>> {
     let newer = newer_minor(input);
     let input: &'a [u8] = input;
     // Header slots httparse fills itself: nothing to zero (2 KiB) for every request.
@@ -189,7 +195,6 @@ pub fn respond<'a>(input: &'a mut [u8], ctx: &Context, out: &mut Buf) -> Option<
         target: req.path.unwrap_or("").as_bytes(),
         version: req.version.map_or(0, |minor| 10 + newer.unwrap_or(minor)),
     };
-    let mut json = [0u8; JSON_MAX];
     let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x) {
         Verdict::Incomplete => return None,
         Verdict::Serve(Route::Index) => (TEXT, INDEX_BODY, x.method == b"HEAD"),
@@ -198,11 +203,7 @@ pub fn respond<'a>(input: &'a mut [u8], ctx: &Context, out: &mut Buf) -> Option<
             if ctx.draining {
                 x.status = Status::Unavailable;
             }
-            (
-                HEALTH_JSON,
-                health_json(&mut json, ctx),
-                x.method == b"HEAD",
-            )
+            (HEALTH_JSON, health_json(json, ctx), x.method == b"HEAD")
         }
         Verdict::Serve(Route::Panic) => {
             x.status = Status::InternalError;
@@ -542,7 +543,7 @@ mod test {
         let mut seen = Vec::new();
         let mut input = input.to_vec();
         let len = input.len();
-        while let Some(x) = respond(&mut input[pos..], &ctx, &mut b) {
+        while let Some(x) = respond(&mut input[pos..], &ctx, &mut b, &mut [0; JSON_MAX]) {
             assert!(x.consumed > 0 && pos + x.consumed <= len);
             pos += x.consumed;
             seen.push((x.status, x.keep_alive, x.consumed));
@@ -640,7 +641,7 @@ mod test {
         let mut out = [0u8; RESPONSE_MAX];
         let mut b = Buf::new(&mut out);
         let mut req = b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
-        let x = respond(&mut req, &ctx, &mut b).unwrap();
+        let x = respond(&mut req, &ctx, &mut b, &mut [0; JSON_MAX]).unwrap();
         assert!(x.exit && !x.keep_alive);
         let body = "tinyapi is exiting: /panic was requested\n";
         let want = expect(
@@ -729,14 +730,14 @@ mod test {
                 let mut out = [0u8; RESPONSE_MAX];
                 let mut b = Buf::new(&mut out);
                 assert!(
-                    respond(&mut req.to_vec()[..i], &ctx, &mut b).is_none(),
+                    respond(&mut req.to_vec()[..i], &ctx, &mut b, &mut [0; JSON_MAX]).is_none(),
                     "prefix {i}"
                 );
                 assert_eq!(b.len(), 0);
             }
             let mut out = [0u8; RESPONSE_MAX];
             let mut req = req.to_vec();
-            let x = respond(&mut req, &ctx, &mut Buf::new(&mut out)).unwrap();
+            let x = respond(&mut req, &ctx, &mut Buf::new(&mut out), &mut [0; JSON_MAX]).unwrap();
             assert_eq!((x.status, x.consumed), (Status::Ok, req.len()));
         }
     }
@@ -896,7 +897,13 @@ mod test {
                 draining: false,
                 health: &health,
             };
-            let x = respond(&mut input, &ctx, &mut Buf::new(&mut out)).unwrap();
+            let x = respond(
+                &mut input,
+                &ctx,
+                &mut Buf::new(&mut out),
+                &mut [0; JSON_MAX],
+            )
+            .unwrap();
             assert_eq!(x.version, 10 + minor, "the version as received");
         }
         // Only the request line's own version counts.
@@ -962,7 +969,13 @@ mod test {
         ] {
             let mut out = [0u8; 2 * RESPONSE_MAX];
             let mut b = Buf::new(&mut out);
-            respond(&mut req.as_bytes().to_vec(), &ctx, &mut b).unwrap();
+            respond(
+                &mut req.as_bytes().to_vec(),
+                &ctx,
+                &mut b,
+                &mut [0; JSON_MAX],
+            )
+            .unwrap();
             assert!(
                 b.len() <= RESPONSE_MAX && b.as_bytes().ends_with(b"}")
                     || b.as_bytes().ends_with(b"\n")

@@ -87,6 +87,9 @@ pub fn start(args: sys::Args, process: &mut sys::Process) -> i32 {
     }
 }
 
+/// The cgroup reader's buffers (see [`cgroup::Scratch`]).
+static CGROUP: sys::Reserved<cgroup::Scratch> = sys::Reserved::new(cgroup::Scratch::EMPTY);
+
 // Kept out of line: inlined into `start` it grows the binary by ~260 bytes.
 #[inline(never)]
 fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
@@ -115,7 +118,9 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
     let workers = match config.workers {
         0 => {
             let cpus = sys::usable_cpus().min(config::MAX_WORKERS);
-            let quota = cgroup::cpu_limit(sys::read_file);
+            let quota = CGROUP
+                .take(process)
+                .map_or(usize::MAX, |s| cgroup::cpu_limit(sys::read_file, s));
             config.workers_from_quota = quota < cpus;
             cpus.min(quota)
         }
@@ -167,12 +172,7 @@ pub fn announce(bound: &Addr, workers: usize, quota: bool) {
 
 /// Writes the concatenation of `parts` to `fd` in one write.
 pub fn say(fd: i32, parts: &[&[u8]]) {
-    let mut a = [0u8; 512];
-    let mut b = Buf::new(&mut a);
-    for p in parts {
-        b.push(p);
-    }
-    let _ = sys::write(fd, b.as_bytes());
+    sys::write_parts(fd, parts);
 }
 
 /// Prints `tinyapi: WHAT DETAIL: REASON` on stderr.

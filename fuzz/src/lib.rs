@@ -82,7 +82,7 @@ pub fn answers(input: &[u8], ctx: &Context) -> Transcript {
         // Twice the promised bound, so an oversized response shows instead of being cut.
         let mut out = [0u8; 2 * RESPONSE_MAX];
         let mut b = Buf::new(&mut out);
-        let Some(x) = http::respond(rest, ctx, &mut b) else {
+        let Some(x) = http::respond(rest, ctx, &mut b, &mut [0; http::JSON_MAX]) else {
             assert!(rest.len() < HEAD_MAX, "a full buffer got no answer");
             assert_eq!(b.len(), 0, "output written, yet the head is incomplete");
             break;
@@ -456,7 +456,7 @@ fn assert_head_matches_get(input: &[u8], ctx: &Context, x: &Exchange, head: &[u8
     let mut get = [&input[..at], b"GET", &input[at + 4..]].concat();
     let mut out = [0u8; 2 * RESPONSE_MAX];
     let mut b = Buf::new(&mut out);
-    let Some(y) = http::respond(&mut get, ctx, &mut b) else {
+    let Some(y) = http::respond(&mut get, ctx, &mut b, &mut [0; http::JSON_MAX]) else {
         // Only a full buffer (414/431) is answered without a complete head; one byte shorter,
         // its GET twin is not full.
         assert!(
