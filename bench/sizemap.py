@@ -35,7 +35,7 @@ import cargo_build  # noqa: E402  (bench/cargo_build.py, shared with bench/compa
 # With tinyapi's own entry point, musl's start-up code no longer runs: no thread pointer, no
 # TLS, no errno. Any libc function that touches errno or TLS would crash, so only these pure
 # memory and string routines (which the compiler itself emits calls to) may stay linked.
-ALLOWED_LIBC = ("memcpy", "memmove", "memset", "memcmp", "bcmp", "strlen")
+ALLOWED_LIBC = ("memcpy", "memmove", "memcmp", "bcmp")
 
 GROUPS = ("tinyapi", "core", "httparse", "compiler_builtins", "libc/musl")
 TAIL = ("outlined code", "read-only data", "linker-generated", "headers/padding",

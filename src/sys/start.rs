@@ -8,7 +8,7 @@
 //! no errno to set up, because nothing in the program uses them.
 
 use super::{exit, Args, Process};
-use core::ffi::{c_char, c_int, CStr};
+use core::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 // The first instructions: clear the frame pointer (the end of the stack-frame chain), pass the
@@ -124,8 +124,8 @@ unsafe fn find_vdso_clock(mut auxv: *const [usize; 2]) {
         // defines each of its names once; a value of 0 would be an undefined one.
         for sym in (0..count).map(|i| symtab + i * 24) {
             let value = word(sym + 8);
-            let name = CStr::from_ptr((strtab + half(sym)) as *const c_char);
-            if value != 0 && name.to_bytes() == VDSO_CLOCK_NAME {
+            let name = super::c_str((strtab + half(sym)) as *const c_char);
+            if value != 0 && name == VDSO_CLOCK_NAME {
                 VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
                 return;
             }
