@@ -152,7 +152,7 @@ pub struct Env<'a> {
     /// Whole seconds on the worker's clock: the unit of deadlines.
     pub now: u32,
     /// Timeouts, whether to log, and the counters.
-    pub shared: &'a crate::server::Shared,
+    pub shared: &'a crate::shared::Shared,
     /// The `Date` value and the log time stamp of this second.
     pub stamps: &'a Stamps,
     /// Shutdown has begun: answer, then close.
@@ -542,7 +542,7 @@ mod test {
     //! The connection in virtual time: a scripted socket, a clock that moves only when a test
     //! says so, and the worker's buffers on the heap.
     use super::*;
-    use crate::server::{self, Shared};
+    use crate::shared::{self, Shared};
 
     /// A scripted socket. `input` is what the client has sent and the connection not yet read
     /// (then `EAGAIN`, or end of stream once `eof`); `room` is what the send buffer takes
@@ -628,7 +628,7 @@ mod test {
     impl World {
         pub fn new(config: Config) -> World {
             let wake = sys::eventfd().ok().expect("an eventfd");
-            let mut shared = server::shared(config.listen, wake, config, 1)
+            let mut shared = shared::shared(config.listen, wake, config, 1)
                 .ok()
                 .expect("shared counters");
             shared.started_ms = 0;

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`http`] is the pure protocol layer (bytes in, bytes out); [`conn`] is one
 //! connection as a state machine over an abstract socket and clock; [`server`] is the epoll
-//! event loop that drives connections; [`supervise`] forks the workers and handles signals;
+//! event loop that drives connections; [`shared`] is what the worker processes share (counters,
+//! configuration, the wake-up); [`supervise`] forks the workers and handles signals;
 //! [`sys`] is the only module with `unsafe` code and libc calls; [`config`], [`addr`],
 //! [`time`], [`log`], [`slots`], [`buf`] and [`cgroup`] are small pure helpers; [`probe`] is
 //! the built-in health check client.
@@ -22,6 +23,7 @@ pub mod http;
 pub mod log;
 pub mod probe;
 pub mod server;
+pub mod shared;
 pub mod slots;
 pub mod supervise;
 pub mod sys;
@@ -144,7 +146,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
     if config.log {
         sys::stdout_nonblocking();
     }
-    let shared = match server::shared(bound, wake, config, workers) {
+    let shared = match shared::shared(bound, wake, config, workers) {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };

@@ -10,10 +10,11 @@
 
 use crate::addr::Addr;
 use crate::buf::Buf;
-use crate::config::{Config, MAX_WORKERS};
+use crate::config::Config;
 use crate::conn::{Conn, Env, Next, Scratch, Spills};
-use crate::http::{self, Health, Status};
+use crate::http::{self, Status};
 use crate::log::AccessLog;
+use crate::shared::{monotonic_ms, Shared, CONNECTIONS, COUNTER_STRIDE, REQUESTS};
 use crate::slots::FreeList;
 use crate::supervise::Supervisor;
 use crate::sys::{self, interest, Epoll, Event, Fd, Process, Reserved};
@@ -73,86 +74,10 @@ static MEMORY: Reserved<Memory> = Reserved::new(Memory {
     events: [Event::EMPTY; EVENTS],
 });
 
-/// Shared counters per worker, each worker's on its own cache line (8 × u64) so workers never
-/// write the same line.
-const COUNTER_STRIDE: usize = 8;
-/// Counter: requests answered.
-const REQUESTS: usize = 0;
-/// Counter: connections open now.
-const CONNECTIONS: usize = 1;
-/// The line after the workers' holds one word: when the drain begins (monotonic ms; the end of
-/// the shutdown delay, if any), 0 until shutdown begins. Worker 0 writes it, every worker
-/// follows it. A line of its own: workers read it for every connection they serve.
-const STOP_LINE: usize = MAX_WORKERS;
-
-fn monotonic_ms() -> u64 {
-    let t = sys::monotonic();
-    t.secs * 1000 + t.nanos as u64 / 1_000_000
-}
-
 /// Opens a listening socket for the server on `addr`; `shared` when each worker binds its own
 /// to the same address. The one place listeners are made.
 pub fn listen(addr: &Addr, config: &Config, shared: bool) -> sys::Result<Fd> {
     sys::listen(addr, LISTEN_BACKLOG, config.header_timeout, shared)
-}
-
-/// What every worker shares, set up by `serve` before the workers are forked.
-pub struct Shared {
-    /// The address every worker's listening socket is bound to.
-    pub bound: Addr,
-    /// Written once when shutdown begins; every worker watches it.
-    pub wake: Fd,
-    /// The configuration.
-    pub config: Config,
-    /// Worker processes.
-    pub workers: usize,
-    /// Counters in memory shared by all workers, one line per worker (see `COUNTER_STRIDE`).
-    pub counters: &'static [[AtomicU64; COUNTER_STRIDE]],
-    /// Monotonic time of start-up, for uptime and deadlines.
-    pub started_ms: u64,
-    /// When the drain begins (see `STOP_LINE`).
-    stop_at: &'static AtomicU64,
-}
-
-impl Shared {
-    /// Sum of one counter (`REQUESTS` or `CONNECTIONS`) over all workers.
-    fn total(&self, field: usize) -> u64 {
-        let workers = &self.counters[..self.workers.min(self.counters.len())];
-        workers.iter().map(|w| w[field].load(Relaxed)).sum()
-    }
-
-    /// What `/healthcheck` reports.
-    pub fn health(&self) -> Health {
-        let now = monotonic_ms();
-        Health {
-            uptime_secs: (now - self.started_ms) / 1000,
-            // Asked while answering a request, which counts as served.
-            requests: self.total(REQUESTS) + 1,
-            connections: self.total(CONNECTIONS),
-            remaining_secs: self.stop_at().saturating_sub(now).div_ceil(1000),
-        }
-    }
-
-    /// When the drain begins; 0 until shutdown begins.
-    fn stop_at(&self) -> u64 {
-        self.stop_at.load(Relaxed)
-    }
-}
-
-/// Sets up shared state for `workers` worker processes.
-pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
-    let counters = sys::shared_counters((MAX_WORKERS + 1) * COUNTER_STRIDE)?
-        .as_chunks()
-        .0;
-    Ok(Shared {
-        bound,
-        wake,
-        config,
-        workers,
-        counters,
-        started_ms: monotonic_ms(),
-        stop_at: &counters[STOP_LINE][0],
-    })
 }
 
 /// Why a connection is driven.

@@ -6,7 +6,8 @@
 
 use crate::config::MAX_WORKERS;
 use crate::log::AccessLog;
-use crate::server::{self, Shared, Worker};
+use crate::server::{self, Worker};
+use crate::shared::Shared;
 use crate::sys::{self, Fd, Pid, Process, Reserved};
 
 /// The first process's view of the workers.

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use tinyapi::addr::Addr;
 use tinyapi::config::Config;
 use tinyapi::log::AccessLog;
-use tinyapi::server::{self, Shared};
+use tinyapi::shared::{self, Shared};
 use tinyapi::sys::{self, interest, Errno};
 use tinyapi::time::Stamps;
 
@@ -177,7 +177,7 @@ fn shared() -> &'static Shared {
             ..Config::default()
         };
         let wake = sys::eventfd().ok().expect("an eventfd");
-        let mut shared = server::shared(config.listen, wake, config, 1)
+        let mut shared = shared::shared(config.listen, wake, config, 1)
             .ok()
             .expect("shared counters");
         // Uptime is whole seconds since start-up: far from a second's edge, so that two runs in
