@@ -219,6 +219,10 @@ def kind_of(inp, out_section):
     """code, rodata or data: by the input section's name, else the output section's flags."""
     if re.match(r"\.(text|plt)\b", inp.name):
         return "code"
+    # Read-only by name: the linker script puts them in .text's output section, which a GOT
+    # among them marks writable although its segment is not.
+    if re.match(r"\.(rodata|got)\b", inp.name):
+        return "rodata"
     return "data" if out_section.flags & SHF_WRITE else "rodata"
 
 
