@@ -542,67 +542,8 @@ mod test {
     //! The connection in virtual time: a scripted socket, a clock that moves only when a test
     //! says so, and the worker's buffers on the heap.
     use super::*;
+    use crate::script::{buffers, Script};
     use crate::shared::{self, Shared};
-
-    /// A scripted socket. `input` is what the client has sent and the connection not yet read
-    /// (then `EAGAIN`, or end of stream once `eof`); `room` is what the send buffer takes
-    /// before `EAGAIN`; `reads` caps each read.
-    pub(crate) struct Script {
-        pub input: Vec<u8>,
-        pub eof: bool,
-        pub read_max: usize,
-        pub room: usize,
-        pub sent: Vec<u8>,
-        pub shut: bool,
-        pub fail_sends: bool,
-    }
-
-    impl Script {
-        pub fn new() -> Script {
-            Script {
-                input: Vec::new(),
-                eof: false,
-                read_max: usize::MAX,
-                room: usize::MAX,
-                sent: Vec::new(),
-                shut: false,
-                fail_sends: false,
-            }
-        }
-
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.sent).into_owned()
-        }
-    }
-
-    impl Io for Script {
-        fn recv(&mut self, buf: &mut [u8]) -> sys::Result<usize> {
-            if self.input.is_empty() {
-                return if self.eof { Ok(0) } else { Err(Errno::AGAIN) };
-            }
-            let n = self.input.len().min(buf.len()).min(self.read_max);
-            buf[..n].copy_from_slice(&self.input[..n]);
-            self.input.drain(..n);
-            Ok(n)
-        }
-
-        fn send(&mut self, buf: &[u8]) -> sys::Result<usize> {
-            if self.fail_sends {
-                return Err(Errno(libc::ECONNRESET));
-            }
-            if self.room == 0 {
-                return Err(Errno::AGAIN);
-            }
-            let n = buf.len().min(self.room);
-            self.room -= n;
-            self.sent.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-
-        fn shutdown_write(&mut self) {
-            self.shut = true;
-        }
-    }
 
     /// What a worker lends its connections, owned by the test.
     pub(crate) struct World {
@@ -614,15 +555,6 @@ mod test {
         pub scratch: Box<Scratch>,
         pub spills: Box<Spills>,
         pub counter: AtomicU64,
-    }
-
-    /// A zeroed value on the heap, for the worker's large buffers (too big for a test
-    /// thread's stack).
-    #[allow(unsafe_code)]
-    fn zeroed<T>() -> Box<T> {
-        // SAFETY: used only for the buffer structs above, made of byte arrays and integers, for
-        // which all-zero is valid (it is their `EMPTY` value).
-        unsafe { Box::<T>::new_zeroed().assume_init() }
     }
 
     impl World {
@@ -637,9 +569,9 @@ mod test {
                 draining: false,
                 shared: Box::leak(Box::new(shared)),
                 stamps: Stamps::at(784_111_777),
-                log: zeroed(),
-                scratch: zeroed(),
-                spills: zeroed(),
+                log: buffers::log(),
+                scratch: buffers::scratch(),
+                spills: buffers::spills(),
                 counter: AtomicU64::new(0),
             }
         }

@@ -22,6 +22,8 @@ pub mod conn;
 pub mod http;
 pub mod log;
 pub mod probe;
+#[cfg(any(test, feature = "hosted"))]
+pub mod script;
 pub mod server;
 pub mod shared;
 pub mod slots;

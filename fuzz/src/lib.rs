@@ -10,15 +10,15 @@
 pub use tinyapi::{buf, conn, http, time, VERSION};
 
 use buf::Buf;
-use conn::{Conn, Env, Io, Next, Phase, Scratch, Spills};
+use conn::{Conn, Env, Next, Phase, Scratch, Spills};
 use http::{Context, Exchange, Health, HEAD_MAX, RESPONSE_MAX};
 use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 use tinyapi::addr::Addr;
 use tinyapi::config::Config;
-use tinyapi::log::AccessLog;
+use tinyapi::script::{buffers, Script};
 use tinyapi::shared::{self, Shared};
-use tinyapi::sys::{self, interest, Errno};
+use tinyapi::sys::{self, interest};
 use tinyapi::time::Stamps;
 
 /// The `Date` of every response: fixed, so that runs compare byte for byte.
@@ -105,39 +105,6 @@ pub fn answers(input: &[u8], ctx: &Context) -> Transcript {
     t
 }
 
-/// A scripted socket: `input` is what has arrived and not been read (then `EAGAIN`, or end of
-/// stream once `eof`); a send takes at most `room` bytes.
-struct Script {
-    input: Vec<u8>,
-    eof: bool,
-    room: usize,
-    sent: Vec<u8>,
-}
-
-impl Io for Script {
-    fn recv(&mut self, buf: &mut [u8]) -> sys::Result<usize> {
-        if self.input.is_empty() {
-            return if self.eof { Ok(0) } else { Err(Errno::AGAIN) };
-        }
-        let n = self.input.len().min(buf.len());
-        buf[..n].copy_from_slice(&self.input[..n]);
-        self.input.drain(..n);
-        Ok(n)
-    }
-
-    fn send(&mut self, buf: &[u8]) -> sys::Result<usize> {
-        if self.room == 0 {
-            return Err(Errno::AGAIN);
-        }
-        let n = buf.len().min(self.room);
-        self.room -= n;
-        self.sent.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn shutdown_write(&mut self) {}
-}
-
 /// How one connection's stream is cut and read: each list is used in turn, one entry per turn.
 pub struct Plan<'a> {
     /// Bytes arriving per turn (0: all that is left).
@@ -193,13 +160,6 @@ thread_local! {
     };
 }
 
-/// A zeroed value on the heap (the buffers are too big for the stack).
-fn zeroed<T>() -> Box<T> {
-    // SAFETY: used only for `Scratch`, `Spills` and `AccessLog`: byte arrays and integers, for
-    // which all-zero is their empty value.
-    unsafe { Box::<T>::new_zeroed().assume_init() }
-}
-
 /// Runs one real connection that receives `stream` as `plan` says, until it closes (the
 /// client's end of stream follows the last byte) or asks to exit. Checks on the way that the
 /// clock (which never reaches a timeout) closes nothing, and that a closed connection has given
@@ -207,19 +167,16 @@ fn zeroed<T>() -> Box<T> {
 pub fn run(stream: &[u8], draining: bool, plan: &Plan) -> Outcome {
     let shared = shared();
     let stamps = Stamps::at(784_111_777);
-    let mut log: Box<AccessLog> = zeroed();
+    let mut log = buffers::log();
     // Reused from the last run that gave every spill buffer back (allocating 3 MiB a run
     // would halve the executions per second).
-    let (mut scratch, mut spills) = BUFFERS.take().unwrap_or_else(|| (zeroed(), zeroed()));
+    let (mut scratch, mut spills) = BUFFERS
+        .take()
+        .unwrap_or_else(|| (buffers::scratch(), buffers::spills()));
     let requests = AtomicU64::new(0);
     let peer = Addr::v4([192, 0, 2, 1], 1234);
     let mut c = Conn::open(peer, 0, &shared.config);
-    let mut io = Script {
-        input: Vec::new(),
-        eof: false,
-        room: 0,
-        sent: Vec::new(),
-    };
+    let mut io = Script::new();
     let (mut fed, mut now) = (0, 0);
     for turn in 0.. {
         // Every turn feeds, reads or sends a byte, or the connection is stuck.
