@@ -85,9 +85,9 @@ impl Io for Script {
 /// A worker's buffers, zeroed on the heap (too big for a test thread's stack).
 #[allow(unsafe_code)]
 pub mod buffers {
+    use super::std::boxed::Box;
     use crate::conn::{Scratch, Spills};
     use crate::log::AccessLog;
-    use super::std::boxed::Box;
 
     /// A zeroed `T` on the heap.
     ///

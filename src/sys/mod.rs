@@ -67,7 +67,6 @@ pub type Result<T> = core::result::Result<T, Errno>;
 /// call reads or writes.
 ///
 /// [syscall(2)]: https://man7.org/linux/man-pages/man2/syscall.2.html
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn raw(
     n: libc::c_long,
@@ -80,6 +79,7 @@ unsafe fn raw(
 ) -> isize {
     let r: isize;
     // SAFETY: the caller vouches for the arguments; `syscall` clobbers only rcx and r11.
+    #[cfg(target_arch = "x86_64")]
     unsafe {
         core::arch::asm!(
             "syscall",
@@ -90,26 +90,8 @@ unsafe fn raw(
             options(nostack, preserves_flags)
         );
     }
-    r
-}
-
-/// See the x86-64 version.
-///
-/// # Safety
-/// As on x86-64.
-#[cfg(target_arch = "aarch64")]
-#[inline(always)]
-unsafe fn raw(
-    n: libc::c_long,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-    e: usize,
-    f: usize,
-) -> isize {
-    let r: isize;
     // SAFETY: the caller vouches for the arguments; `svc 0` clobbers nothing else.
+    #[cfg(target_arch = "aarch64")]
     unsafe {
         core::arch::asm!(
             "svc 0",
@@ -151,12 +133,12 @@ unsafe fn call(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize
 ///
 /// # Safety
 /// As for [`raw`].
-#[cfg(target_arch = "x86_64")]
 #[inline(never)]
 unsafe fn retry(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
     let r: isize;
     // SAFETY: the caller vouches for the arguments; `syscall` clobbers only rcx and r11 and
     // keeps the argument registers, so an interrupted call is made again by reloading rax.
+    #[cfg(target_arch = "x86_64")]
     unsafe {
         core::arch::asm!(
             "2:",
@@ -172,19 +154,9 @@ unsafe fn retry(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usiz
             options(nostack)
         );
     }
-    r
-}
-
-/// See the x86-64 version.
-///
-/// # Safety
-/// As for [`raw`].
-#[cfg(target_arch = "aarch64")]
-#[inline(never)]
-unsafe fn retry(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
-    let r: isize;
     // SAFETY: the caller vouches for the arguments; `svc 0` writes only x0, so an interrupted
     // call is made again by reloading x0.
+    #[cfg(target_arch = "aarch64")]
     unsafe {
         core::arch::asm!(
             "2:",
@@ -786,7 +758,7 @@ pub(crate) unsafe fn c_str(p: *const libc::c_char) -> &'static [u8] {
         left -= 1;
     }
     // SAFETY: the `n` bytes before the NUL, live for the whole process.
-    unsafe { core::slice::from_raw_parts(p as *const u8, n) }
+    unsafe { core::slice::from_raw_parts(p.cast::<u8>(), n) }
 }
 
 impl Args {
