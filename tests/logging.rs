@@ -6,30 +6,6 @@ use common::*;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 
-/// Checks `2026-11-27T06:46:44Z`: an RFC 3339 UTC time to the second, close to now.
-#[track_caller]
-fn check_rfc3339_utc(t: &str) {
-    let b = t.as_bytes();
-    assert_eq!(b.len(), 20, "time {t:?}");
-    let shape_ok = b.iter().enumerate().all(|(i, &c)| match i {
-        4 | 7 => c == b'-',
-        10 => c == b'T',
-        13 | 16 => c == b':',
-        19 => c == b'Z',
-        _ => c.is_ascii_digit(),
-    });
-    assert!(shape_ok, "time {t:?}");
-    let n = |r: std::ops::Range<usize>| t[r].parse::<u64>().unwrap();
-    let (mo, d, h, mi, s) = (n(5..7), n(8..10), n(11..13), n(14..16), n(17..19));
-    assert!((1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s < 61);
-    let secs = days_from_civil(n(0..4), mo, d) * 86_400 + h * 3600 + mi * 60 + s;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert!(secs.abs_diff(now) <= 300, "time {t:?} is far from now");
-}
-
 /// Splits an access line into (time, peer, request line, status, bytes, duration), checking
 /// the fixed punctuation and the duration's `N.NNNms` shape.
 #[track_caller]
