@@ -49,37 +49,53 @@ pub enum Status {
     RequestTimeout,
     /// 413 Content Too Large: no endpoint takes a request body.
     ContentTooLarge,
+    /// 414 URI Too Long: the request line does not fit the read buffer (RFC 9112 §3).
+    UriTooLong,
     /// 431 Request Header Fields Too Large (RFC 6585 §5).
     HeadersTooLarge,
     /// 500 Internal Server Error: the answer to `/panic`.
     InternalError,
+    /// 501 Not Implemented: a method the server does not recognise (RFC 9110 §9.1).
+    NotImplemented,
     /// 503 Service Unavailable: draining, or no room for another connection.
     Unavailable,
     /// 505 HTTP Version Not Supported.
     VersionNotSupported,
 }
 
+/// Each status's line after `HTTP/1.1 `, in the order of [`Status`]: the one table of codes and
+/// reason phrases. Each ends in LF alone: the reason phrase and LF double as the plain-text
+/// body of error responses; [`write`] sends the line with CRLF. One string rather than an
+/// array of slices: 16 bytes of pointer and length a line are more than the scan costs.
+const STATUS_LINES: &[u8] = b"200 OK\n\
+    400 Bad Request\n\
+    404 Not Found\n\
+    405 Method Not Allowed\n\
+    408 Request Timeout\n\
+    413 Content Too Large\n\
+    414 URI Too Long\n\
+    431 Request Header Fields Too Large\n\
+    500 Internal Server Error\n\
+    501 Not Implemented\n\
+    503 Service Unavailable\n\
+    505 HTTP Version Not Supported\n";
+
 impl Status {
-    /// The numeric code.
+    /// The numeric code, read from the status line.
     pub fn code(self) -> u16 {
-        [200, 400, 404, 405, 408, 413, 431, 500, 503, 505][self as usize]
+        let d = self.line();
+        (d[0] - b'0') as u16 * 100 + (d[1] - b'0') as u16 * 10 + (d[2] - b'0') as u16
     }
 
-    /// The status line after `HTTP/1.1 `, ending in LF alone: the reason phrase and LF double
-    /// as the plain-text body of error responses; [`write`] sends the line with CRLF.
+    /// The status line after `HTTP/1.1 `, ending in LF alone (see [`STATUS_LINES`]).
+    #[inline(never)]
     fn line(self) -> &'static [u8] {
-        match self {
-            Status::Ok => b"200 OK\n",
-            Status::BadRequest => b"400 Bad Request\n",
-            Status::NotFound => b"404 Not Found\n",
-            Status::MethodNotAllowed => b"405 Method Not Allowed\n",
-            Status::RequestTimeout => b"408 Request Timeout\n",
-            Status::ContentTooLarge => b"413 Content Too Large\n",
-            Status::HeadersTooLarge => b"431 Request Header Fields Too Large\n",
-            Status::InternalError => b"500 Internal Server Error\n",
-            Status::Unavailable => b"503 Service Unavailable\n",
-            Status::VersionNotSupported => b"505 HTTP Version Not Supported\n",
+        let mut lines = STATUS_LINES;
+        for _ in 0..self as usize {
+            let end = lines.iter().position(|&b| b == b'\n').unwrap_or(0);
+            lines = &lines[end + 1..];
         }
+        &lines[..lines.iter().position(|&b| b == b'\n').unwrap_or(0) + 1]
     }
 
     /// The code and a space, as text (`"404 "`).
@@ -136,8 +152,8 @@ pub struct Exchange<'a> {
     /// The request target as sent, empty when unparsed.
     pub target: &'a [u8],
     /// The request line's HTTP version as received, ten times the major plus the minor (11 is
-    /// HTTP/1.1, 20 HTTP/2.0); 0 when it could not be read.
-    pub version: u8,
+    /// HTTP/1.1, 20 HTTP/2.0); `None` when the line could not be read to its version.
+    pub version: Option<u8>,
 }
 
 #[derive(Clone, Copy)]
@@ -158,8 +174,10 @@ enum Verdict {
     Incomplete,
 }
 
-/// The endpoints by path.
-const ROUTES: [(&[u8], Route); 4] = [
+/// The endpoints by path. `*` is the server itself, the target of OPTIONS and CONNECT only
+/// (see `path_of`): it answers them 405, and never reaches `Index`.
+const ROUTES: [(&[u8], Route); 5] = [
+    (b"*", Route::Index),
     (b"/", Route::Index),
     (b"/alwaysok", Route::AlwaysOk),
     (b"/healthcheck", Route::Healthcheck),
@@ -171,14 +189,15 @@ const ROUTES: [(&[u8], Route); 4] = [
 ///
 /// A request line of a later HTTP/1 minor version (`HTTP/1.2`) is rewritten in `input` to
 /// `HTTP/1.1`, the version it is answered in (RFC 9110 §2.5, §6.2): httparse knows only 1.0
-/// and 1.1.
+/// and 1.1. The rewrite waits for the end of the head, so that input kept for another read
+/// still says the version as received.
 pub fn respond<'a>(
     input: &'a mut [u8],
     ctx: &Context,
     out: &mut Buf,
     json: &mut [u8; JSON_MAX],
 ) -> Option<Exchange<'a>> {
-    let newer = newer_minor(input);
+    let newer = newer_minor(input)?;
     let input: &'a [u8] = input;
     // Header slots httparse fills itself: nothing to zero (2 KiB) for every request.
     let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
@@ -193,9 +212,14 @@ pub fn respond<'a>(
         input,
         method: req.method.unwrap_or("").as_bytes(),
         target: req.path.unwrap_or("").as_bytes(),
-        version: req.version.map_or(0, |minor| 10 + newer.unwrap_or(minor)),
+        version: req.version.map(|minor| 10 + newer.unwrap_or(minor)),
     };
-    let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x) {
+    let verdict = judge(parsed, &req, input, ctx, &mut x);
+    if x.version.is_none() {
+        // The request line could not be read to its version: it is logged as `-`.
+        x.method = b"";
+    }
+    let (content_type, body, head_only) = match verdict {
         Verdict::Incomplete => return None,
         Verdict::Serve(Route::Index) => (TEXT, INDEX_BODY, x.method == b"HEAD"),
         Verdict::Serve(Route::AlwaysOk) => (JSON, ALWAYSOK_BODY, x.method == b"HEAD"),
@@ -212,9 +236,13 @@ pub fn respond<'a>(
             (TEXT, PANIC_BODY, x.method == b"HEAD")
         }
         Verdict::Refuse(status) => {
-            // Only 404 and 405 follow a well-framed request; every other error closes.
+            // Only the answers to a well-framed request keep the connection; every other error
+            // closes.
             x.status = status;
-            x.keep_alive &= matches!(status, Status::NotFound | Status::MethodNotAllowed);
+            x.keep_alive &= matches!(
+                status,
+                Status::NotFound | Status::MethodNotAllowed | Status::NotImplemented
+            );
             (TEXT, status.reason_line(), x.method == b"HEAD")
         }
     };
@@ -236,17 +264,26 @@ fn judge(
     let n = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if input.len() < HEAD_MAX => return Verdict::Incomplete,
-        // The buffer is full and the head has not ended.
-        Ok(httparse::Status::Partial) => return Verdict::Refuse(Status::HeadersTooLarge),
-        Err(httparse::Error::Version) => match version_like(input) {
+        // The buffer is full and the head has not ended: 414 while the request line has not
+        // ended either (RFC 9112 §3), 431 after it.
+        Ok(httparse::Status::Partial) => {
+            return Verdict::Refuse(match request_line(input) {
+                None => Status::UriTooLong,
+                Some(_) => Status::HeadersTooLarge,
+            })
+        }
+        Err(httparse::Error::Version) => match request_line(input) {
             // httparse stops at the first wrong byte: wait for the whole line before telling
             // a version we do not speak (505) from a malformed line (400).
             None if input.len() < HEAD_MAX => return Verdict::Incomplete,
-            Some(v) if v > 0 => {
-                x.version = v;
-                return Verdict::Refuse(Status::VersionNotSupported);
-            }
-            _ => return Verdict::Refuse(Status::BadRequest),
+            Some((line, _)) => match version_of(line) {
+                Some(v) => {
+                    x.version = Some(v);
+                    return Verdict::Refuse(Status::VersionNotSupported);
+                }
+                None => return Verdict::Refuse(Status::BadRequest),
+            },
+            None => return Verdict::Refuse(Status::BadRequest),
         },
         Err(httparse::Error::TooManyHeaders) => return Verdict::Refuse(Status::HeadersTooLarge),
         Err(_) => return Verdict::Refuse(Status::BadRequest),
@@ -256,27 +293,33 @@ fn judge(
 
     // Header facts that decide framing and persistence.
     let (mut hosts, mut lengths, mut transfer_coded) = (0, 0, false);
+    // Transfer codings named, and whether `chunked` is the last of them (RFC 9112 §6.1).
+    let (mut chunked, mut chunked_last) = (0, false);
     let (mut length, mut close, mut keep) = (Some(0), false, false);
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if is(name, b"host") {
-            // uri-host [":" port] (RFC 9112 §3.2): whitespace, '/', '@' or non-ASCII make an
-            // invalid value, a 400 like a missing or repeated Host.
-            let bad = h
-                .value
-                .iter()
-                .any(|&b| b <= b' ' || b == b'/' || b == b'@' || b > b'~');
-            hosts += 1 + bad as u32;
+            // Host = uri-host [ ":" port ] (RFC 9112 §3.2): an invalid value is a 400 like a
+            // missing or repeated Host. It may be empty.
+            hosts += 1 + !authority(h.value, false) as u32;
         } else if is(name, b"content-length") {
             lengths += 1;
             length = parse_decimal(h.value, u64::MAX);
         } else if is(name, b"transfer-encoding") {
             transfer_coded = true;
-        } else if is(name, b"connection") {
+        }
+        let connection = is(name, b"connection");
+        if connection || is(name, b"transfer-encoding") {
+            // A list; empty elements are allowed and ignored (RFC 9110 §5.6.1).
             for token in h.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
-                close |= is(token, b"close");
-                keep |= is(token, b"keep-alive");
+                if connection {
+                    close |= is(token, b"close");
+                    keep |= is(token, b"keep-alive");
+                } else if !token.is_empty() {
+                    chunked_last = is(token, b"chunked");
+                    chunked += chunked_last as u32;
+                }
             }
         }
     }
@@ -284,13 +327,14 @@ fn judge(
     // RFC 9112 §2.2: a bare CR or LF where CRLF belongs is invalid; reject rather than guess,
     // so no intermediary can read the head differently (request smuggling).
     // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; more than one is always an error.
-    // RFC 9112 §6.3: Content-Length with Transfer-Encoding, or several or invalid lengths,
-    // leave the body's end ambiguous: 400 and close.
+    // RFC 9112 §6.3: Content-Length with Transfer-Encoding, several or invalid lengths, or
+    // transfer codings that do not end in one `chunked` leave the body's end unknown: 400 and
+    // close.
     if !crlf_only(&input[..n])
         || hosts > 1
         || (minor == 1 && hosts == 0)
         || lengths > 1
-        || (transfer_coded && lengths > 0)
+        || (transfer_coded && (lengths > 0 || chunked != 1 || !chunked_last))
         || length.is_none()
     {
         return Verdict::Refuse(Status::BadRequest);
@@ -300,9 +344,14 @@ fn judge(
     }
 
     x.keep_alive = !ctx.draining && !close && (minor == 1 || keep);
-    let Some(path) = path_of(x.target) else {
+    let Some(path) = path_of(x.target, x.method) else {
         return Verdict::Refuse(Status::BadRequest);
     };
+    // RFC 9110 §9.1: a method the server does not recognise is 501; one HTTP defines that
+    // these resources do not allow is 405 (below).
+    if !known(x.method) {
+        return Verdict::Refuse(Status::NotImplemented);
+    }
     // A table and one comparison loop: a `match` on the strings compiles to four.
     let Some(&(_, route)) = ROUTES.iter().find(|(p, _)| *p == path) else {
         return Verdict::Refuse(Status::NotFound);
@@ -311,6 +360,22 @@ fn judge(
         return Verdict::Refuse(Status::MethodNotAllowed);
     }
     Verdict::Serve(route)
+}
+
+/// The methods HTTP defines (RFC 9110 §9, and PATCH, RFC 5789), each followed by a space: GET
+/// and HEAD are served, the others get 405; any other method gets 501.
+const METHODS: &[u8] = b"GET HEAD POST PUT DELETE CONNECT OPTIONS TRACE PATCH ";
+
+/// True when `method` is one of [`METHODS`].
+fn known(method: &[u8]) -> bool {
+    let mut rest = METHODS;
+    while let Some(end) = rest.iter().position(|&b| b == b' ') {
+        if rest[..end] == *method {
+            return true;
+        }
+        rest = &rest[end + 1..];
+    }
+    false
 }
 
 /// Writes a complete `status` response that closes the connection, for answers given outside a
@@ -336,7 +401,7 @@ pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) ->
         input: b"",
         method: b"",
         target: b"",
-        version: 0,
+        version: None,
     };
     write(out, &ctx, &x, TEXT, status.reason_line(), false)
 }
@@ -365,7 +430,7 @@ fn write(
     }
     if !x.keep_alive {
         out.push(b"\r\nConnection: close");
-    } else if x.version == 10 {
+    } else if x.version == Some(10) {
         // HTTP/1.0 persists only when both sides say so (RFC 9112 §9.3).
         out.push(b"\r\nConnection: keep-alive");
     }
@@ -404,13 +469,16 @@ fn health_json<'b>(json: &'b mut [u8; JSON_MAX], ctx: &Context) -> &'b [u8] {
 }
 
 /// Parses a decimal number of at most `max`: one or more digits, without sign or spaces, as
-/// `Content-Length` is written (RFC 9110 §8.6). Options and addresses use it too.
+/// `Content-Length` is written (RFC 9110 §8.6), leading zeros allowed. Options and addresses
+/// use it too.
 pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
+    // Without its leading zeros, at most 19 digits: no overflow.
+    let digits = &s[s.iter().position(|&b| b != b'0').unwrap_or(s.len())..];
+    if s.is_empty() || digits.len() > 19 {
         return None;
     }
     let mut n: u64 = 0;
-    for &b in s {
+    for &b in digits {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -423,28 +491,96 @@ pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
     }
 }
 
-/// The path of a request target, or `None` when it has none of the forms of RFC 9112 §3.2: the
-/// query is not part of routing, and an absolute-form target (`http://host/path`) routes by its
-/// path (§3.2.2).
-fn path_of(target: &[u8]) -> Option<&[u8]> {
-    let mut path = target;
+/// A set of ASCII bytes, one bit each, built at compile time.
+const fn class(base: u128, bytes: &[u8]) -> u128 {
+    let mut set = base;
+    let mut i = 0;
+    while i < bytes.len() {
+        set |= 1 << bytes[i];
+        i += 1;
+    }
+    set
+}
+
+/// ALPHA and DIGIT.
+const ALNUM: u128 = (0x3ff << b'0') | (0x3ff_ffff << b'A') | (0x3ff_ffff << b'a');
+/// reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded and sub-delims.
+const REG_NAME: u128 = class(ALNUM, b"-._~%!$&'()*+,;=");
+/// An IP-literal between brackets: an IPv6 address or IPvFuture (RFC 3986 §3.2.2).
+const IP_LITERAL: u128 = class(ALNUM, b"-._~!$&'()*+,;=:");
+/// The path of origin-form and absolute-form: segments of pchar (RFC 3986 §3.3).
+const PATH: u128 = class(REG_NAME, b":@/");
+/// The query: pchar, `/` and `?` (RFC 3986 §3.4). No `#`: a request-target has no fragment.
+const QUERY: u128 = class(PATH, b"?");
+
+/// True when every byte of `s` is in `set`, and every `%` starts a `%HH` escape.
+#[inline(never)]
+fn within(s: &[u8], set: u128) -> bool {
+    let hex = |i: usize| s.get(i).is_some_and(u8::is_ascii_hexdigit);
+    s.iter()
+        .enumerate()
+        .all(|(i, &b)| b < 128 && set >> b & 1 != 0 && (b != b'%' || hex(i + 1) && hex(i + 2)))
+}
+
+/// True when `s` is `uri-host [ ":" port ]` (RFC 3986 §3.2, RFC 9110 §4.2.1): the authority of
+/// an http(s) URI (no userinfo, `need_host`) or a `Host` value (which may be empty).
+fn authority(s: &[u8], need_host: bool) -> bool {
+    let (host, port) = match s.strip_prefix(b"[") {
+        Some(rest) => match rest.iter().position(|&b| b == b']') {
+            Some(i) if i > 0 && within(&rest[..i], IP_LITERAL) => (&s[..i + 2], &rest[i + 1..]),
+            _ => return false,
+        },
+        None => {
+            let i = s.iter().position(|&b| b == b':').unwrap_or(s.len());
+            if !within(&s[..i], REG_NAME) {
+                return false;
+            }
+            (&s[..i], &s[i..])
+        }
+    };
+    (!host.is_empty() || !need_host)
+        && match port.split_first() {
+            None => true,
+            Some((&c, digits)) => c == b':' && digits.iter().all(u8::is_ascii_digit),
+        }
+}
+
+/// The path a request target routes by, or `None` when the target is not valid for `method`
+/// (RFC 9112 §3.2): origin-form, or absolute-form with an http(s) scheme and a host, routed by
+/// its path (§3.2.2); `*` only for OPTIONS and authority-form only for CONNECT, both of which
+/// route to `*`. The query is not part of routing.
+fn path_of<'t>(target: &'t [u8], method: &[u8]) -> Option<&'t [u8]> {
+    if method == b"CONNECT" || target == b"*" {
+        let valid = if method == b"CONNECT" {
+            authority(target, true)
+        } else {
+            method == b"OPTIONS"
+        };
+        return valid.then_some(b"*");
+    }
+    let (mut path, mut absolute) = (target, false);
     for scheme in [&b"http://"[..], b"https://"] {
         if target.len() >= scheme.len() && is(&target[..scheme.len()], scheme) {
             let rest = &target[scheme.len()..];
-            path = match rest.iter().position(|&b| b == b'/' || b == b'?') {
-                Some(i) if rest[i] == b'/' => &rest[i..],
-                _ => b"/",
-            };
+            let end = rest
+                .iter()
+                .position(|&b| b == b'/' || b == b'?')
+                .unwrap_or(rest.len());
+            if !authority(&rest[..end], true) {
+                return None;
+            }
+            (path, absolute) = (&rest[end..], true);
         }
     }
-    // Origin form starts with '/'; '*' (asterisk form) names no resource here: 404.
-    if !path.starts_with(b"/") && path != b"*" {
+    let (path, query) = path.split_at(path.iter().position(|&b| b == b'?').unwrap_or(path.len()));
+    // Origin-form starts with `/`; absolute-form's path may also be empty (RFC 3986 §3.3).
+    if path.first() != Some(&b'/') && !(absolute && path.is_empty())
+        || !within(path, PATH)
+        || !within(query, QUERY)
+    {
         return None;
     }
-    Some(match path.iter().position(|&b| b == b'?') {
-        Some(i) => &path[..i],
-        None => path,
-    })
+    Some(if path.is_empty() { b"/" } else { path })
 }
 
 /// ASCII case-insensitive equality with `lower`, which is lowercase. A plain loop: core's
@@ -468,35 +604,33 @@ fn crlf_only(head: &[u8]) -> bool {
     true
 }
 
-/// The minor version of a request line ending in `HTTP/1.2` to `HTTP/1.9`, which is then
-/// rewritten to `HTTP/1.1`; `None` for any other line, or while the line has not ended.
-fn newer_minor(input: &mut [u8]) -> Option<u8> {
-    // Empty lines before the request line are skipped, as httparse skips them.
-    let start = input.iter().position(|&b| b != b'\r' && b != b'\n')?;
-    let end = start
-        + input[start..]
-            .iter()
-            .position(|&b| b == b'\r' || b == b'\n')?;
-    let v = input.get_mut(end.checked_sub(9)?..end)?;
-    if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) {
-        return None;
+/// The length of the empty lines (CRLF or LF) at the start of `input`, which a server ignores
+/// before a request line (RFC 9112 §2.2), as httparse does.
+pub fn empty_lines(input: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(rest) = input.get(n..) {
+        n += match rest {
+            [b'\n', ..] => 1,
+            [b'\r', b'\n', ..] => 2,
+            _ => break,
+        };
     }
-    let minor = v[8] - b'0';
-    v[8] = b'1';
-    Some(minor)
+    n
 }
 
-/// Whether the request line is `METHOD TARGET HTTP/x.y`: a version we do not speak (505, and
-/// the version as in [`Exchange::version`]), as opposed to a malformed line (0, a 400). `None`
-/// while the line has not ended.
-fn version_like(input: &[u8]) -> Option<u8> {
-    // Empty lines before the request line are skipped, as httparse skips them.
-    let start = input
+/// The request line of `input` (after empty lines, without its line end), and where it ends;
+/// `None` while it has not ended.
+fn request_line(input: &[u8]) -> Option<(&[u8], usize)> {
+    let start = empty_lines(input);
+    let len = input[start..]
         .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(input.len());
-    let rest = &input[start..];
-    let line = &rest[..rest.iter().position(|&b| b == b'\r' || b == b'\n')?];
+        .position(|&b| b == b'\r' || b == b'\n')?;
+    Some((&input[start..start + len], start + len))
+}
+
+/// The version at the end of a request line `METHOD TARGET HTTP/x.y`, as in
+/// [`Exchange::version`]; `None` when the line has another shape.
+fn version_of(line: &[u8]) -> Option<u8> {
     // Exactly three words: method, target, version.
     let spaces = line.iter().filter(|&&b| b == b' ').count();
     let v = &line[line.iter().rposition(|&b| b == b' ').map_or(0, |i| i + 1)..];
@@ -506,11 +640,29 @@ fn version_like(input: &[u8]) -> Option<u8> {
         && v[5].is_ascii_digit()
         && v[6] == b'.'
         && v[7].is_ascii_digit();
-    Some(if like {
-        (v[5] - b'0') * 10 + v[7] - b'0'
-    } else {
-        0
-    })
+    like.then(|| (v[5] - b'0') * 10 + v[7] - b'0')
+}
+
+/// For a request line ending in `HTTP/1.2` to `HTTP/1.9`: its minor version, once the line is
+/// rewritten to `HTTP/1.1`; `Some(None)` for any other line. `None` while the head of such a
+/// request has not ended (nor filled the buffer): the rewrite waits for it.
+fn newer_minor(input: &mut [u8]) -> Option<Option<u8>> {
+    let Some((line, end)) = request_line(input) else {
+        return Some(None);
+    };
+    let v = line.len().checked_sub(9).map_or(&b""[..], |i| &line[i..]);
+    if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) {
+        return Some(None);
+    }
+    let minor = v[8] - b'0';
+    // The head ends at the first empty line after the request line.
+    let rest = &input[end..];
+    let ended = rest.windows(2).any(|w| w == b"\n\n") || rest.windows(3).any(|w| w == b"\n\r\n");
+    if !ended && input.len() < HEAD_MAX {
+        return None;
+    }
+    input[end - 1] = b'1';
+    Some(Some(minor))
 }
 
 #[cfg(test)]
@@ -670,10 +822,6 @@ mod test {
             status_of(b"GET /alwaysok/extra HTTP/1.1\r\nHost: x\r\n\r\n"),
             Status::NotFound
         );
-        assert_eq!(
-            status_of(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n"),
-            Status::NotFound
-        );
     }
 
     #[test]
@@ -684,7 +832,7 @@ mod test {
             "Method Not Allowed\n",
             "Allow: GET, HEAD\r\n",
         );
-        for m in ["POST", "PUT", "DELETE", "OPTIONS", "get", "PATCH"] {
+        for m in ["POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"] {
             assert_eq!(
                 one(&std::format!("{m} /alwaysok HTTP/1.1\r\nHost: x\r\n\r\n")),
                 want
@@ -904,7 +1052,7 @@ mod test {
                 &mut [0; JSON_MAX],
             )
             .unwrap();
-            assert_eq!(x.version, 10 + minor, "the version as received");
+            assert_eq!(x.version, Some(10 + minor), "the version as received");
         }
         // Only the request line's own version counts.
         assert_eq!(
@@ -930,13 +1078,14 @@ mod test {
     }
 
     #[test]
-    fn oversized_heads_are_431() {
+    fn oversized_heads_are_431_and_overlong_targets_414() {
         let mut req = std::vec::Vec::from(&b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: "[..]);
         req.resize(HEAD_MAX, b'a');
         assert_eq!(status_of(&req), Status::HeadersTooLarge);
-        let mut req = std::vec::Vec::from(&b"GET /"[..]);
+        // The request line does not end within the buffer (RFC 9112 §3).
+        let mut req = std::vec::Vec::from(&b"\r\nGET /"[..]);
         req.resize(HEAD_MAX, b'a');
-        assert_eq!(status_of(&req), Status::HeadersTooLarge);
+        assert_eq!(status_of(&req), Status::UriTooLong);
         let mut req = std::string::String::from("GET / HTTP/1.1\r\nHost: x\r\n");
         for i in 0..MAX_HEADERS {
             req.push_str(&std::format!("X-{i}: v\r\n"));
@@ -1003,8 +1152,230 @@ mod test {
         assert_eq!(b.as_bytes(), want.as_bytes());
     }
 
+    /// The status of a GET for `target` with `host` as the Host value.
+    #[track_caller]
+    fn get(method: &str, target: &str, host: &str) -> Status {
+        status_of(std::format!("{method} {target} HTTP/1.1\r\nHost:{host}\r\n\r\n").as_bytes())
+    }
+
+    #[test]
+    fn targets_are_checked_by_their_grammar() {
+        use Status::*;
+        let cases = [
+            // origin-form, with pct-encoding and a query of pchar, `/` and `?`
+            ("GET", "/alwaysok?a=1&b=/?:@%41", Ok),
+            ("GET", "/alwaysok%41", NotFound),
+            ("GET", "/a%2", BadRequest),
+            ("GET", "/a%zz", BadRequest),
+            ("GET", "/a#b", BadRequest),
+            ("GET", "/a[b]", BadRequest),
+            ("GET", "/a\"b", BadRequest),
+            ("GET", "/a{b}", BadRequest),
+            ("GET", "/?#", BadRequest),
+            ("GET", "alwaysok", BadRequest),
+            ("GET", "?x", BadRequest),
+            // absolute-form: an http(s) scheme and a host, routed by its path
+            ("GET", "http://x/alwaysok", Ok),
+            ("GET", "hTTpS://x.example:8080/alwaysok?q", Ok),
+            ("GET", "http://[::1]:80/alwaysok", Ok),
+            ("GET", "http://127.0.0.1", Ok),
+            ("GET", "http://x?q", Ok),
+            ("GET", "http://x:/", Ok),
+            ("GET", "http://x#/alwaysok", BadRequest),
+            ("GET", "http://x#/panic", BadRequest),
+            ("GET", "http://x/alwaysok#f", BadRequest),
+            ("GET", "http:///alwaysok", BadRequest),
+            ("GET", "http://", BadRequest),
+            ("GET", "https://:80/", BadRequest),
+            ("GET", "http://user@x/alwaysok", BadRequest),
+            ("GET", "http://x:8o/", BadRequest),
+            ("GET", "http://[::1/", BadRequest),
+            ("GET", "http://[]/", BadRequest),
+            ("GET", "ftp://x/alwaysok", BadRequest),
+            ("GET", "http:/x/alwaysok", BadRequest),
+            // `*` for OPTIONS only, authority-form for CONNECT only: both are 405 here
+            ("OPTIONS", "*", MethodNotAllowed),
+            ("GET", "*", BadRequest),
+            ("CONNECT", "x.example:443", MethodNotAllowed),
+            ("CONNECT", "/", BadRequest),
+            ("CONNECT", ":443", BadRequest),
+            ("GET", "x.example:443", BadRequest),
+        ];
+        for (method, target, want) in cases {
+            assert_eq!(get(method, target, " x"), want, "{method} {target}");
+        }
+    }
+
+    #[test]
+    fn host_is_uri_host_and_port() {
+        for host in [
+            "",
+            " example.com",
+            " 127.0.0.1:8080",
+            " [::1]:80",
+            " [v1.x]",
+            " x:",
+            " a%41",
+        ] {
+            assert_eq!(get("GET", "/", host), Status::Ok, "Host:{host}");
+        }
+        for host in [
+            " a\"b", " a<b", " {", " x:abc", " [::1", " a b", " a/b", " u@x", " [::1]x", " %4",
+        ] {
+            assert_eq!(get("GET", "/", host), Status::BadRequest, "Host:{host}");
+        }
+    }
+
+    #[test]
+    fn content_length_may_have_leading_zeros() {
+        let req =
+            |v: &str| std::format!("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: {v}\r\n\r\n");
+        assert_eq!(
+            status_of(req("00000000000000000000").as_bytes()),
+            Status::Ok
+        );
+        assert_eq!(
+            status_of(req("000000000000000000000000001").as_bytes()),
+            Status::ContentTooLarge
+        );
+        assert_eq!(
+            status_of(req("18446744073709551616").as_bytes()),
+            Status::BadRequest
+        );
+        assert_eq!(parse_decimal(b"0065535", 65535), Some(65535));
+        assert_eq!(parse_decimal(b"", 1), None);
+    }
+
+    #[test]
+    fn transfer_codings_must_end_in_one_chunked() {
+        let req =
+            |v: &str| std::format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {v}\r\n\r\n");
+        for v in ["chunked", "gzip, chunked", "Chunked", ", chunked,"] {
+            assert_eq!(status_of(req(v).as_bytes()), Status::ContentTooLarge, "{v}");
+        }
+        for v in [
+            "chunked, identity",
+            "foo",
+            "chunked, chunked",
+            "",
+            "chunked;x=1, gzip",
+        ] {
+            let (_, seen) = run(req(v).as_bytes(), false);
+            assert_eq!((seen[0].0, seen[0].1), (Status::BadRequest, false), "{v}");
+        }
+        // Split over two lines, the last coding is still the last of the last line.
+        let two = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status_of(two.as_bytes()), Status::ContentTooLarge);
+    }
+
+    #[test]
+    fn unrecognised_methods_are_501_and_keep_the_connection() {
+        for m in ["get", "GETT", "MMMMMMMMMMMMMMMM", "PROPFIND", "Get"] {
+            let (out, seen) = run(
+                std::format!("{m} /alwaysok HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+                false,
+            );
+            assert_eq!(seen[0].0, Status::NotImplemented, "{m}");
+            assert!(seen[0].1, "{m} keeps the connection");
+            assert_eq!(
+                out,
+                expect("501 Not Implemented", T, "Not Implemented\n", "")
+            );
+        }
+        // Known methods: 404 where there is no resource, 405 where there is one.
+        assert_eq!(get("POST", "/nope", " x"), Status::NotFound);
+        assert_eq!(get("DELETE", "/", " x"), Status::MethodNotAllowed);
+    }
+
+    #[test]
+    fn versions_0_x_are_505_like_2_0() {
+        for v in ["HTTP/0.0", "HTTP/0.9"] {
+            let req = std::format!("GET / {v}\r\nHost: x\r\n\r\n");
+            assert_eq!(
+                status_of(req.as_bytes()),
+                Status::VersionNotSupported,
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_version_is_kept_as_received_while_the_head_is_incomplete() {
+        let ctx = Context {
+            date: DATE,
+            draining: false,
+            health: &health,
+        };
+        let head = b"GET /alwaysok HTTP/1.5\r\nHost: x\r\n";
+        let mut input = head.to_vec();
+        let mut out = [0u8; RESPONSE_MAX];
+        assert!(respond(
+            &mut input,
+            &ctx,
+            &mut Buf::new(&mut out),
+            &mut [0; JSON_MAX]
+        )
+        .is_none());
+        assert_eq!(input, head, "input kept for the next read is unchanged");
+        input.extend_from_slice(b"\r\n");
+        let x = respond(
+            &mut input,
+            &ctx,
+            &mut Buf::new(&mut out),
+            &mut [0; JSON_MAX],
+        )
+        .unwrap();
+        assert_eq!((x.status, x.version), (Status::Ok, Some(15)));
+    }
+
+    #[test]
+    fn an_unreadable_request_line_has_no_method() {
+        let ctx = Context {
+            date: DATE,
+            draining: false,
+            health: &health,
+        };
+        for req in [
+            &b"GET \x01 HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.x\r\n\r\n",
+            b"GARBAGE\r\n\r\n",
+        ] {
+            let mut out = [0u8; RESPONSE_MAX];
+            let mut req = req.to_vec();
+            let x = respond(&mut req, &ctx, &mut Buf::new(&mut out), &mut [0; JSON_MAX]).unwrap();
+            assert_eq!(
+                (x.status, x.method, x.version),
+                (Status::BadRequest, &b""[..], None)
+            );
+        }
+        let mut out = [0u8; RESPONSE_MAX];
+        let mut req = b"GET / HTTP/2.0\r\n\r\n".to_vec();
+        let x = respond(&mut req, &ctx, &mut Buf::new(&mut out), &mut [0; JSON_MAX]).unwrap();
+        assert_eq!(
+            (x.method, x.version),
+            (&b"GET"[..], Some(20)),
+            "a 505's line is read"
+        );
+    }
+
+    #[test]
+    fn empty_lines_are_counted_whole() {
+        assert_eq!(empty_lines(b"\r\n\n\r\nGET"), 5);
+        assert_eq!(empty_lines(b"\r\n\r"), 2);
+        assert_eq!(empty_lines(b"\rGET"), 0);
+        assert_eq!(empty_lines(b""), 0);
+    }
+
     #[test]
     fn status_codes() {
+        for (s, code) in [
+            (Status::NotImplemented, 501),
+            (Status::UriTooLong, 414),
+            (Status::BadRequest, 400),
+        ] {
+            assert_eq!(s.code(), code);
+            assert_eq!(s.line()[..4], *std::format!("{code} ").as_bytes());
+        }
         assert_eq!(Status::Ok.code(), 200);
         assert_eq!(Status::HeadersTooLarge.code(), 431);
         assert_eq!(Status::VersionNotSupported.code(), 505);

@@ -52,10 +52,10 @@ impl AccessLog {
             if x.target.len() > TARGET_MAX {
                 b.push(b"...");
             }
-            if x.version > 0 {
+            if let Some(v) = x.version {
                 b.push(b" HTTP/");
                 // At most 99: one digit each.
-                b.push(&[b'0' + x.version / 10, b'.', b'0' + x.version % 10]);
+                b.push(&[b'0' + v / 10, b'.', b'0' + v % 10]);
             }
         }
         b.push(b"\" ");
@@ -123,7 +123,7 @@ mod test {
     fn exchange<'a>(
         method: &'a [u8],
         target: &'a [u8],
-        version: u8,
+        version: Option<u8>,
         status: Status,
     ) -> Exchange<'a> {
         Exchange {
@@ -146,7 +146,7 @@ mod test {
         log.line(
             b"2026-11-27T06:46:44Z",
             &peer,
-            &exchange(b"GET", b"/alwaysok", 11, Status::Ok),
+            &exchange(b"GET", b"/alwaysok", Some(11), Status::Ok),
             21_400,
         );
         assert_eq!(
@@ -162,7 +162,7 @@ mod test {
         log.line(
             b"T",
             &peer,
-            &exchange(b"GET", b"/a\"b\\c\xff", 10, Status::NotFound),
+            &exchange(b"GET", b"/a\"b\\c\xff", Some(10), Status::NotFound),
             1_500_000_000,
         );
         assert_eq!(
@@ -171,7 +171,12 @@ mod test {
         );
         let long = std::vec![b'a'; 2000];
         let mut log = std::boxed::Box::new(AccessLog::EMPTY);
-        log.line(b"T", &peer, &exchange(b"GET", &long, 11, Status::Ok), 0);
+        log.line(
+            b"T",
+            &peer,
+            &exchange(b"GET", &long, Some(11), Status::Ok),
+            0,
+        );
         let line = log.waiting();
         assert!(line.len() < LINE_MAX);
         assert!(std::str::from_utf8(line)
@@ -183,7 +188,12 @@ mod test {
     fn unparsed_requests_log_a_dash() {
         let mut log = std::boxed::Box::new(AccessLog::EMPTY);
         let peer = Addr::parse(b"1.2.3.4:5").unwrap();
-        log.line(b"T", &peer, &exchange(b"", b"", 0, Status::BadRequest), 0);
+        log.line(
+            b"T",
+            &peer,
+            &exchange(b"", b"", None, Status::BadRequest),
+            0,
+        );
         assert_eq!(log.waiting(), b"T 1.2.3.4:5 \"-\" 400 18 0.000ms\n");
     }
 }
