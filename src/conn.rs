@@ -6,11 +6,13 @@
 //! (`/panic`). Time is whole seconds on the worker's clock, passed in; nothing here reads a
 //! clock for a decision, so tests and the fuzzer run it in virtual time over a scripted socket.
 //!
-//! A connection normally owns no buffer. Input is read into the worker's read buffer, every
-//! complete request in it is answered into the worker's output buffer, and that is sent in one
-//! write. Only when bytes must wait (a request head split across reads, or a response the
-//! client is not reading yet) does the connection borrow a spill buffer from the pool; it
-//! gives it back as soon as nothing waits in it.
+//! A connection normally touches no buffer of its own. Input is read into the worker's read
+//! buffer, every complete request in it is answered into the worker's output buffer, and that
+//! is sent in one write. Input that must wait (a request head split across reads, or requests
+//! behind a response the client is not reading yet) is kept in the connection's own head
+//! buffer, whose memory the kernel provides only when it is first written; a response the
+//! client is not reading yet waits in a spill buffer borrowed from the pool, given back as soon
+//! as nothing waits in it.
 
 use crate::addr::Addr;
 use crate::buf::Buf;
@@ -24,8 +26,8 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Output built per connection per turn: 16 pipelined answers of any size fit many times over.
 pub const OUT_MAX: usize = 16 * 1024;
-/// Spill buffers per worker: connections that have bytes waiting at the same moment. A client
-/// that needs one when none is free is answered 503 and closed.
+/// Spill buffers per worker: connections whose responses wait for the client to read them, at
+/// the same moment. A connection that needs one when none is free is closed.
 pub const SPILL_SLOTS: usize = 128;
 /// Seconds a closing connection may keep sending before it is closed (see `finish`).
 pub const LINGER_SECS: u32 = 2;
@@ -92,9 +94,8 @@ pub enum Next {
     Exit,
 }
 
-/// A spill buffer: a connection's bytes that must outlive the turn.
+/// A spill buffer: a connection's output that must outlive the turn.
 pub struct Spill {
-    input: [u8; HEAD_MAX],
     output: [u8; OUT_MAX],
 }
 
@@ -109,7 +110,6 @@ impl Spills {
     pub const EMPTY: Spills = Spills {
         bufs: [const {
             Spill {
-                input: [0; HEAD_MAX],
                 output: [0; OUT_MAX],
             }
         }; SPILL_SLOTS],
@@ -165,6 +165,8 @@ pub struct Env<'a> {
     pub scratch: &'a mut Scratch,
     /// The worker's spill buffers.
     pub spills: &'a mut Spills,
+    /// The connection's own buffer for input kept between turns.
+    pub head: &'a mut [u8; HEAD_MAX],
 }
 
 /// One open connection.
@@ -175,7 +177,7 @@ pub struct Conn {
     deadline: u32,
     /// Spill buffer index + 1, or 0.
     spill: u16,
-    /// Unanswered input bytes kept in the spill buffer.
+    /// Unanswered input bytes kept in the head buffer.
     pending_in: u16,
     /// Unsent output kept in the spill buffer, `out_start..out_end`.
     out_start: u16,
@@ -291,9 +293,13 @@ impl Conn {
                 Err(_) => return self.close(env.spills),
             }
         }
-        if len > 0 && !self.keep_input(len, env) {
-            return self.refuse(io, Status::Unavailable, env);
+        // Empty lines before a request line are ignored (RFC 9112 §2.2): after them the
+        // connection is as idle as before.
+        let blank = http::empty_lines(&env.scratch.read[..len]);
+        if blank > 0 {
+            shift(&mut env.scratch.read, blank, len);
         }
+        self.keep_input(len - blank, env);
         self.settle(served, env);
         Next::Wait
     }
@@ -495,7 +501,7 @@ impl Conn {
 
     /// Returns the spill buffer to the pool once it holds nothing.
     fn release_spill(&mut self, spills: &mut Spills) {
-        if self.spill != 0 && self.quiet() {
+        if self.spill != 0 && self.out_start == self.out_end {
             spills.free.release(self.spill as usize - 1);
             self.spill = 0;
         }
@@ -503,28 +509,21 @@ impl Conn {
 
     /// Moves input kept from an earlier turn into the read buffer; returns its length.
     fn take_input(&mut self, env: &mut Env) -> usize {
-        let n = self.pending_in as usize;
-        if n > 0 {
-            let kept = &env.spills.get(self.spill as usize - 1).input;
-            env.scratch.read[..n].copy_from_slice(&kept[..n]);
-            self.pending_in = 0;
-            self.release_spill(env.spills);
-        }
+        let n = (self.pending_in as usize).min(HEAD_MAX); // never more: no panic path
+        env.scratch.read[..n].copy_from_slice(&env.head[..n]);
+        self.pending_in = 0;
         n
     }
 
-    /// Keeps `read[..len]` (an incomplete head, or requests waiting behind unsent output).
-    fn keep_input(&mut self, len: usize, env: &mut Env) -> bool {
-        let Some(i) = self.spill_of(env.spills) else {
-            return false;
-        };
-        env.spills.get(i).input[..len].copy_from_slice(&env.scratch.read[..len]);
+    /// Keeps `read[..len]` (an incomplete head, or requests waiting behind unsent output) in
+    /// the connection's head buffer.
+    fn keep_input(&mut self, len: usize, env: &mut Env) {
+        env.head[..len].copy_from_slice(&env.scratch.read[..len]);
         self.pending_in = len as u16;
-        true
     }
 }
 
-/// Moves `buf[from..len]` to the front. Chunks of `from` bytes never overlap, so this takes a
+/// Moves `buf[from..len]` to the front (`from` > 0). Chunks of `from` bytes never overlap, so this takes a
 /// few memcpy calls instead of memmove (not otherwise linked on arm64).
 fn shift(buf: &mut [u8], from: usize, len: usize) {
     let (mut to, mut at) = (0, from);
@@ -554,13 +553,14 @@ mod test {
         pub log: Box<AccessLog>,
         pub scratch: Box<Scratch>,
         pub spills: Box<Spills>,
+        pub head: Box<[u8; HEAD_MAX]>,
         pub counter: AtomicU64,
     }
 
     impl World {
         pub fn new(config: Config) -> World {
             let wake = sys::eventfd().ok().expect("an eventfd");
-            let mut shared = shared::shared(config.listen, wake, config, 1)
+            let mut shared = shared::shared(config.listen, wake, config, 1, 1024)
                 .ok()
                 .expect("shared counters");
             shared.started_ms = 0;
@@ -572,6 +572,7 @@ mod test {
                 log: buffers::log(),
                 scratch: buffers::scratch(),
                 spills: buffers::spills(),
+                head: buffers::head(),
                 counter: AtomicU64::new(0),
             }
         }
@@ -586,6 +587,7 @@ mod test {
                 log: &mut self.log,
                 scratch: &mut self.scratch,
                 spills: &mut self.spills,
+                head: &mut self.head,
             }
         }
 
@@ -632,9 +634,9 @@ mod test {
         assert_eq!(w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\nHo"), Next::Wait);
         assert_eq!((c.phase(), c.deadline()), (Phase::Head, 10));
         assert_eq!(
-            w.spills.in_use(),
-            1,
-            "the partial head waits in a spill buffer"
+            (w.spills.in_use(), &w.head[..18]),
+            (0, &b"GET / HTTP/1.1\r\nHo"[..]),
+            "the partial head waits in the connection's own buffer"
         );
         assert_eq!(w.at(9, &mut c, &mut io), Next::Wait);
         assert!(io.sent.is_empty());
@@ -649,6 +651,39 @@ mod test {
         let (mut c, mut io) = (w.open(), Script::new());
         assert_eq!(w.at(9, &mut c, &mut io), Next::Wait);
         assert_eq!(w.at(10, &mut c, &mut io), Next::Close);
+        assert!(io.sent.is_empty());
+    }
+
+    #[test]
+    fn empty_lines_after_a_request_leave_the_connection_idle() {
+        let mut w = World::new(config());
+        let (mut c, mut io) = (w.open(), Script::new());
+        w.now = 5;
+        let req = [GET, b"\r\n\r\n"].concat();
+        assert_eq!(w.send(&mut c, &mut io, &req), Next::Wait);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, 65));
+        // In a read of their own, too.
+        w.now = 7;
+        assert_eq!(w.send(&mut c, &mut io, b"\r\n"), Next::Wait);
+        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, 65));
+        let answered = io.sent.len();
+        assert_eq!(w.at(65, &mut c, &mut io), Next::Close);
+        assert_eq!(io.sent.len(), answered, "no 408 for empty lines");
+        // A CR alone may start a line: the header timeout runs, but once its LF has come the
+        // connection holds nothing, and is closed without a 408.
+        w.now = 7;
+        let (mut c, mut io) = (w.open(), Script::new());
+        w.send(&mut c, &mut io, GET);
+        let answered = io.sent.len();
+        assert_eq!(w.send(&mut c, &mut io, b"\r"), Next::Wait);
+        assert_eq!(w.send(&mut c, &mut io, b"\n"), Next::Wait);
+        assert_eq!(w.at(17, &mut c, &mut io), Next::Close);
+        assert_eq!(io.sent.len(), answered, "no 408 for an empty line in two reads");
+        // A new connection that sends only empty lines is closed silently at the header timeout.
+        w.now = 7;
+        let (mut c, mut io) = (w.open(), Script::new());
+        assert_eq!(w.send(&mut c, &mut io, b"\r\n"), Next::Wait);
+        assert_eq!(w.at(17, &mut c, &mut io), Next::Close);
         assert!(io.sent.is_empty());
     }
 
@@ -740,7 +775,8 @@ mod test {
             if i + 1 < req.len() {
                 assert!(io.sent.is_empty(), "answered after {} bytes", i + 1);
                 assert_eq!((c.phase(), c.deadline()), (Phase::Head, 10), "byte {i}");
-                assert_eq!(w.spills.in_use(), 1);
+                assert_eq!(w.head[..=i], req[..=i]);
+                assert_eq!(w.spills.in_use(), 0);
             }
         }
         assert!(io.text().starts_with("HTTP/1.1 200 OK\r\n"));
@@ -862,15 +898,15 @@ mod test {
     }
 
     #[test]
-    fn no_spill_buffer_left_means_503() {
+    fn no_spill_buffer_left_keeps_heads_but_not_unsent_output() {
         let mut w = World::new(config());
         while w.spills.free.alloc().is_some() {}
         let (mut c, mut io) = (w.open(), Script::new());
-        assert_eq!(w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\n"), Next::Close);
-        assert!(io
-            .text()
-            .starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
-        // A response the socket does not take cannot be kept either: closed.
+        // A partial head needs no spill buffer: it is answered once whole.
+        assert_eq!(w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\n"), Next::Wait);
+        assert_eq!(w.send(&mut c, &mut io, b"Host: x\r\n\r\n"), Next::Wait);
+        assert!(io.text().starts_with("HTTP/1.1 200 OK\r\n"));
+        // A response the socket does not take cannot be kept: closed.
         let (mut c, mut io) = (w.open(), Script::new());
         io.room = 10;
         assert_eq!(w.send(&mut c, &mut io, GET), Next::Close);

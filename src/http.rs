@@ -197,7 +197,7 @@ pub fn respond<'a>(
     out: &mut Buf,
     json: &mut [u8; JSON_MAX],
 ) -> Option<Exchange<'a>> {
-    let newer = newer_minor(input)?;
+    let newer = newer_minor(input);
     let input: &'a [u8] = input;
     // Header slots httparse fills itself: nothing to zero (2 KiB) for every request.
     let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
@@ -277,6 +277,8 @@ fn judge(
             // a version we do not speak (505) from a malformed line (400).
             None if input.len() < HEAD_MAX => return Verdict::Incomplete,
             Some((line, _)) => match version_of(line) {
+                // HTTP/1.2 to 1.9 not yet rewritten: its head has not ended (see `newer_minor`).
+                Some(v) if v / 10 == 1 => return Verdict::Incomplete,
                 Some(v) => {
                     x.version = Some(v);
                     return Verdict::Refuse(Status::VersionNotSupported);
@@ -644,15 +646,13 @@ fn version_of(line: &[u8]) -> Option<u8> {
 }
 
 /// For a request line ending in `HTTP/1.2` to `HTTP/1.9`: its minor version, once the line is
-/// rewritten to `HTTP/1.1`; `Some(None)` for any other line. `None` while the head of such a
-/// request has not ended (nor filled the buffer): the rewrite waits for it.
-fn newer_minor(input: &mut [u8]) -> Option<Option<u8>> {
-    let Some((line, end)) = request_line(input) else {
-        return Some(None);
-    };
-    let v = line.len().checked_sub(9).map_or(&b""[..], |i| &line[i..]);
+/// rewritten to `HTTP/1.1`. The rewrite waits until the head has ended (or filled the buffer);
+/// until then httparse refuses the version, and `judge` waits too.
+fn newer_minor(input: &mut [u8]) -> Option<u8> {
+    let (line, end) = request_line(input)?;
+    let v = &line[line.len().checked_sub(9)?..];
     if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) {
-        return Some(None);
+        return None;
     }
     let minor = v[8] - b'0';
     // The head ends at the first empty line after the request line.
@@ -662,7 +662,7 @@ fn newer_minor(input: &mut [u8]) -> Option<Option<u8>> {
         return None;
     }
     input[end - 1] = b'1';
-    Some(Some(minor))
+    Some(minor)
 }
 
 #[cfg(test)]

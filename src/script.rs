@@ -87,6 +87,7 @@ impl Io for Script {
 pub mod buffers {
     use super::std::boxed::Box;
     use crate::conn::{Scratch, Spills};
+    use crate::http::HEAD_MAX;
     use crate::log::AccessLog;
 
     /// A zeroed `T` on the heap.
@@ -107,6 +108,12 @@ pub mod buffers {
     /// A spill pool with every buffer free.
     pub fn spills() -> Box<Spills> {
         // SAFETY: byte arrays and integers; all-zero is `Spills::EMPTY`.
+        unsafe { zeroed() }
+    }
+
+    /// A connection's empty head buffer.
+    pub fn head() -> Box<[u8; HEAD_MAX]> {
+        // SAFETY: a byte array.
         unsafe { zeroed() }
     }
 

@@ -11,8 +11,8 @@
 use crate::addr::Addr;
 use crate::buf::Buf;
 use crate::config::Config;
-use crate::conn::{Conn, Env, Next, Scratch, Spills};
-use crate::http::{self, Status};
+use crate::conn::{Conn, Env, Next, Phase, Scratch, Spills};
+use crate::http::{self, Status, HEAD_MAX};
 use crate::log::AccessLog;
 use crate::shared::{monotonic_ms, Shared, CONNECTIONS, COUNTER_STRIDE, REQUESTS};
 use crate::slots::FreeList;
@@ -36,6 +36,8 @@ const DRAIN_MS: u64 = 800;
 /// How often workers look at `STOP_LINE` during the shutdown delay, which a second signal cuts
 /// short.
 const DELAY_POLL_MS: u64 = 100;
+/// Idle keep-alive connections closed at most at once to admit new ones when a worker is full.
+const SHED_BATCH: usize = 32;
 /// Backlog of the listening socket: the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
@@ -58,6 +60,9 @@ struct Memory {
     scratch: Scratch,
     log: AccessLog,
     events: [Event; EVENTS],
+    /// Each slot's buffer for input kept between turns (see `conn`): address space only, until
+    /// a connection in the slot keeps a partial head in it (a 4 KiB page per 4 KiB of head).
+    heads: [[u8; HEAD_MAX]; CONN_SLOTS],
 }
 
 static MEMORY: Reserved<Memory> = Reserved::new(Memory {
@@ -72,6 +77,7 @@ static MEMORY: Reserved<Memory> = Reserved::new(Memory {
     scratch: Scratch::EMPTY,
     log: AccessLog::EMPTY,
     events: [Event::EMPTY; EVENTS],
+    heads: [[0; HEAD_MAX]; CONN_SLOTS],
 });
 
 /// Opens a listening socket for the server on `addr`; `shared` when each worker binds its own
@@ -115,6 +121,10 @@ pub struct Worker<'a> {
     drain_deadline_ms: u64,
     log_due_ms: u64,
     open: u64,
+    /// Connections this worker may hold: its descriptor limit less the descriptors it needs
+    /// for itself and one kept free, so that a connection over the limit is still accepted
+    /// and answered (see `admit`).
+    cap: u64,
 }
 
 impl<'a> Worker<'a> {
@@ -164,7 +174,12 @@ impl<'a> Worker<'a> {
             drain_deadline_ms: u64::MAX,
             log_due_ms: 0,
             open: 0,
+            cap: 0,
         };
+        // Descriptors are numbered from the lowest free: the worker's own are below the highest
+        // of the last two it opened.
+        let own = w.listener.raw().max(w.epoll.raw()) as u64 + 2;
+        w.cap = shared.fd_limit.saturating_sub(own).min(CONN_SLOTS as u64);
         w.tick();
         if shared.config.seccomp {
             if let Err(e) = sys::lock_down() {
@@ -298,11 +313,16 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Takes a new connection into the table. When the server or this worker is full, the
+    /// longest-idle keep-alive connections make room, as nginx reuses them; when none is idle,
+    /// the new one is answered 503 and closed (a descriptor is kept free for it).
     fn admit(&mut self, sock: Fd, peer: Addr) {
-        let full = self.shared.total(CONNECTIONS) >= self.shared.config.max_connections;
-        let slot = if full { None } else { self.mem.free.alloc() };
+        let full = self.open >= self.cap
+            || self.shared.total(CONNECTIONS) >= self.shared.config.max_connections;
+        let room = !full || self.shed_idle();
+        let slot = if room { self.mem.free.alloc() } else { None };
         let Some(slot) = slot else {
-            // Over the cap: a clear 503 instead of a silent reset; existing clients are unaffected.
+            // A clear 503 instead of a silent reset or a wait; existing clients are unaffected.
             let mut b = Buf::new(&mut self.mem.scratch.out);
             http::write_error(&mut b, &self.stamps.http, Status::Unavailable);
             let _ = sys::send(&sock, b.as_bytes());
@@ -325,6 +345,28 @@ impl<'a> Worker<'a> {
                 self.close(slot);
             }
         }
+    }
+
+    /// Closes up to `SHED_BATCH` of the longest-idle keep-alive connections (RFC 9112 §9.5
+    /// lets a server close an idle connection at any time); false when none is idle.
+    fn shed_idle(&mut self) -> bool {
+        let high = self.mem.free.high_water();
+        let idle = |s: &Slot| s.sock.is_some() && s.conn.phase() == Phase::Idle;
+        // Idle deadlines are the last request plus the same timeout: the earliest is the oldest.
+        let slots = &self.mem.slots[..high % (CONN_SLOTS + 1)];
+        let Some(oldest) = slots.iter().filter(|s| idle(s)).map(|s| s.conn.deadline()).min()
+        else {
+            return false;
+        };
+        let mut shed = 0;
+        for slot in 0..high {
+            let s = &self.mem.slots[slot % CONN_SLOTS];
+            if shed < SHED_BATCH && idle(s) && s.conn.deadline() <= oldest {
+                self.close(slot);
+                shed += 1;
+            }
+        }
+        true
     }
 
     fn on_signal(&mut self) {
@@ -412,12 +454,16 @@ impl<'a> Worker<'a> {
             spills,
             scratch,
             log,
+            heads,
             ..
         } = &mut *self.mem;
-        let Some(Slot {
-            sock: Some(sock),
-            conn,
-        }) = slots.get_mut(slot)
+        let (
+            Some(Slot {
+                sock: Some(sock),
+                conn,
+            }),
+            Some(head),
+        ) = (slots.get_mut(slot), heads.get_mut(slot))
         else {
             return; // closed earlier in this batch of events
         };
@@ -431,6 +477,7 @@ impl<'a> Worker<'a> {
             log,
             scratch,
             spills,
+            head,
         };
         let next = match cause {
             Cause::Ready(bits) => conn.on_ready(sock, bits, &mut env),

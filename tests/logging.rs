@@ -71,22 +71,28 @@ fn access_log_covers_head_errors_and_http10() {
     let s = Server::start(&[]);
     let mut c = s.connect();
     c.exchange("HEAD / HTTP/1.1\r\nHost: test\r\n\r\n");
-    c.exchange("GET /nope?a=\"b\" HTTP/1.1\r\nHost: test\r\n\r\n");
+    c.exchange("GET /nope?a=b HTTP/1.1\r\nHost: test\r\n\r\n");
     c.exchange("POST /alwaysok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     c.exchange("GET /alwaysok HTTP/1.2\r\nHost: test\r\n\r\n");
     c.send(b"NONSENSE\r\n\r\n");
     c.normalized(false);
-    // The next line may come from another worker: only after these five.
+    // The next lines may come from another worker: each only after the ones before.
     s.stdout
         .wait_for(PATIENCE, |t| access_lines(t).len() >= 5)
         .expect("five access lines");
-    let mut c = s.connect();
-    c.send(b"GET /alwaysok HTTP/2.0\r\nHost: test\r\n\r\n");
-    c.normalized(false);
-    let out = s
-        .stdout
-        .wait_for(PATIENCE, |t| access_lines(t).len() >= 6)
-        .expect("six access lines");
+    // A target the grammar refuses is logged as it came, escaped (`"` is not in a URI).
+    for (n, req) in [
+        (6, &b"GET /nope?a=\"b\" HTTP/1.1\r\nHost: test\r\n\r\n"[..]),
+        (7, b"GET /alwaysok HTTP/2.0\r\nHost: test\r\n\r\n"),
+    ] {
+        let mut c = s.connect();
+        c.send(req);
+        c.normalized(false);
+        s.stdout
+            .wait_for(PATIENCE, |t| access_lines(t).len() >= n)
+            .expect("another access line");
+    }
+    let out = s.stdout.text();
     let got: Vec<(String, u16, usize)> = access_lines(&out)
         .iter()
         .map(|l| {
@@ -98,12 +104,49 @@ fn access_log_covers_head_errors_and_http10() {
         got,
         vec![
             ("HEAD / HTTP/1.1".to_string(), 200, 0),
-            ("GET /nope?a=\\x22b\\x22 HTTP/1.1".to_string(), 404, 10),
+            ("GET /nope?a=b HTTP/1.1".to_string(), 404, 10),
             ("POST /alwaysok HTTP/1.0".to_string(), 405, 19),
             // The version as received, though answered as HTTP/1.1.
             ("GET /alwaysok HTTP/1.2".to_string(), 200, 18),
             ("-".to_string(), 400, 12),
+            ("GET /nope?a=\\x22b\\x22 HTTP/1.1".to_string(), 400, 12),
             ("GET /alwaysok HTTP/2.0".to_string(), 505, 27),
+        ]
+    );
+}
+
+#[test]
+fn access_log_keeps_the_version_as_received_and_shows_an_unreadable_line_as_a_dash() {
+    let s = Server::start(&["--workers", "1"]);
+    // A head split after its request line: the version logged is the one that came.
+    let mut c = s.connect();
+    c.send(b"GET /alwaysok HTTP/1.5\r\n");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    c.send(b"Host: test\r\n\r\n");
+    assert_eq!(c.normalized(false), alwaysok_response(""));
+    // A request line that cannot be read (a DEL in the target; a version httparse refuses).
+    for line in ["GET /a\x7f HTTP/1.1", "GET / HTTP/1.x"] {
+        let mut c = s.connect();
+        c.send(format!("{line}\r\nHost: test\r\n\r\n").as_bytes());
+        assert_eq!(status_of(&c.normalized(false)), 400);
+    }
+    let out = s
+        .stdout
+        .wait_for(PATIENCE, |t| access_lines(t).len() >= 3)
+        .expect("three access lines");
+    let got: Vec<(String, u16)> = access_lines(&out)
+        .iter()
+        .map(|l| {
+            let (_, _, req, st, _) = parse_line(l);
+            (req, st)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("GET /alwaysok HTTP/1.5".to_string(), 200),
+            ("-".to_string(), 400),
+            ("-".to_string(), 400),
         ]
     );
 }

@@ -445,6 +445,11 @@ impl Epoll {
         unsafe { syscall!(SYS_epoll_create1(libc::EPOLL_CLOEXEC)) }.map(|fd| Epoll(Fd(fd as c_int)))
     }
 
+    /// The raw descriptor number of the instance.
+    pub fn raw(&self) -> c_int {
+        self.0.raw()
+    }
+
     /// Watches `fd` for `events`, reporting `token` ([epoll_ctl(2)]).
     ///
     /// [epoll_ctl(2)]: https://man7.org/linux/man-pages/man2/epoll_ctl.2.html
@@ -706,12 +711,13 @@ pub fn read_file(path: &[u8], into: &mut [u8]) -> usize {
 
 /// Raises the soft limit on open descriptors to the hard limit ([setrlimit(2)]): each
 /// connection is a descriptor, and the common soft default of 1024 is far below what one
-/// worker can hold.
+/// worker can hold. Returns the limit now in force (0 if it cannot be read).
 ///
 /// [setrlimit(2)]: https://man7.org/linux/man-pages/man2/setrlimit.2.html
-pub fn raise_fd_limit() {
+pub fn raise_fd_limit() -> u64 {
+    // Unlimited, as far as we know, if the limit cannot be read.
     let mut lim = libc::rlimit {
-        rlim_cur: 0,
+        rlim_cur: libc::RLIM_INFINITY,
         rlim_max: 0,
     };
     let old = &mut lim as *mut libc::rlimit;
@@ -719,16 +725,21 @@ pub fn raise_fd_limit() {
     if unsafe { syscall!(SYS_prlimit64(0, libc::RLIMIT_NOFILE, 0, old)) }.is_ok()
         && lim.rlim_cur < lim.rlim_max
     {
+        let soft = lim.rlim_cur;
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: the new limit points to the live `lim`; the old one is not asked for.
-        let _ = unsafe {
+        let set = unsafe {
             syscall!(SYS_prlimit64(
                 0,
                 libc::RLIMIT_NOFILE,
                 &lim as *const libc::rlimit
             ))
         };
+        if set.is_err() {
+            return soft;
+        }
     }
+    lim.rlim_cur
 }
 
 // ---------------------------------------------------------------------------------------------
