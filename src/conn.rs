@@ -296,10 +296,7 @@ impl Conn {
         // Empty lines before a request line are ignored (RFC 9112 §2.2): after them the
         // connection is as idle as before.
         let blank = http::empty_lines(&env.scratch.read[..len]);
-        if blank > 0 {
-            shift(&mut env.scratch.read, blank, len);
-        }
-        self.keep_input(len - blank, env);
+        self.keep_input(blank, len, env);
         self.settle(served, env);
         Next::Wait
     }
@@ -515,15 +512,16 @@ impl Conn {
         n
     }
 
-    /// Keeps `read[..len]` (an incomplete head, or requests waiting behind unsent output) in
-    /// the connection's head buffer.
-    fn keep_input(&mut self, len: usize, env: &mut Env) {
-        env.head[..len].copy_from_slice(&env.scratch.read[..len]);
-        self.pending_in = len as u16;
+    /// Keeps `read[from..len]` (an incomplete head, or requests waiting behind unsent output)
+    /// in the connection's head buffer.
+    fn keep_input(&mut self, from: usize, len: usize, env: &mut Env) {
+        let kept = env.scratch.read.get(from..len).unwrap_or_default();
+        env.head[..kept.len()].copy_from_slice(kept);
+        self.pending_in = kept.len() as u16;
     }
 }
 
-/// Moves `buf[from..len]` to the front (`from` > 0). Chunks of `from` bytes never overlap, so this takes a
+/// Moves `buf[from..len]` to the front. Chunks of `from` bytes never overlap, so this takes a
 /// few memcpy calls instead of memmove (not otherwise linked on arm64).
 fn shift(buf: &mut [u8], from: usize, len: usize) {
     let (mut to, mut at) = (0, from);
@@ -560,7 +558,7 @@ mod test {
     impl World {
         pub fn new(config: Config) -> World {
             let wake = sys::eventfd().ok().expect("an eventfd");
-            let mut shared = shared::shared(config.listen, wake, config, 1, 1024)
+            let mut shared = shared::shared(config.listen, wake, config, 1)
                 .ok()
                 .expect("shared counters");
             shared.started_ms = 0;
@@ -678,7 +676,11 @@ mod test {
         assert_eq!(w.send(&mut c, &mut io, b"\r"), Next::Wait);
         assert_eq!(w.send(&mut c, &mut io, b"\n"), Next::Wait);
         assert_eq!(w.at(17, &mut c, &mut io), Next::Close);
-        assert_eq!(io.sent.len(), answered, "no 408 for an empty line in two reads");
+        assert_eq!(
+            io.sent.len(),
+            answered,
+            "no 408 for an empty line in two reads"
+        );
         // A new connection that sends only empty lines is closed silently at the header timeout.
         w.now = 7;
         let (mut c, mut io) = (w.open(), Script::new());

@@ -65,8 +65,8 @@ pub enum Status {
 
 /// Each status's line after `HTTP/1.1 `, in the order of [`Status`]: the one table of codes and
 /// reason phrases. Each ends in LF alone: the reason phrase and LF double as the plain-text
-/// body of error responses; [`write`] sends the line with CRLF. One string rather than an
-/// array of slices: 16 bytes of pointer and length a line are more than the scan costs.
+/// body of error responses; [`write`] sends the line with CRLF. One string and the offsets of
+/// its lines: an array of slices would take 16 bytes of pointer and length a line.
 const STATUS_LINES: &[u8] = b"200 OK\n\
     400 Bad Request\n\
     404 Not Found\n\
@@ -80,6 +80,20 @@ const STATUS_LINES: &[u8] = b"200 OK\n\
     503 Service Unavailable\n\
     505 HTTP Version Not Supported\n";
 
+/// Where each line of [`STATUS_LINES`] starts, and where the last one ends.
+const STATUS_STARTS: [u16; 13] = {
+    let mut starts = [0u16; 13];
+    let (mut at, mut n) = (0, 1);
+    while at < STATUS_LINES.len() {
+        if STATUS_LINES[at] == b'\n' {
+            starts[n] = at as u16 + 1;
+            n += 1;
+        }
+        at += 1;
+    }
+    starts
+};
+
 impl Status {
     /// The numeric code, read from the status line.
     pub fn code(self) -> u16 {
@@ -88,14 +102,9 @@ impl Status {
     }
 
     /// The status line after `HTTP/1.1 `, ending in LF alone (see [`STATUS_LINES`]).
-    #[inline(never)]
     fn line(self) -> &'static [u8] {
-        let mut lines = STATUS_LINES;
-        for _ in 0..self as usize {
-            let end = lines.iter().position(|&b| b == b'\n').unwrap_or(0);
-            lines = &lines[end + 1..];
-        }
-        &lines[..lines.iter().position(|&b| b == b'\n').unwrap_or(0) + 1]
+        let i = self as usize;
+        &STATUS_LINES[STATUS_STARTS[i] as usize..STATUS_STARTS[i + 1] as usize]
     }
 
     /// The code and a space, as text (`"404 "`).
@@ -147,7 +156,7 @@ pub struct Exchange<'a> {
     /// The input as `respond` read it (with a later HTTP/1 minor version rewritten to 1.1):
     /// `method` and `target` point into it.
     pub input: &'a [u8],
-    /// The request method, empty when the request line could not be parsed.
+    /// The request method (what httparse read of it, when the request line is malformed).
     pub method: &'a [u8],
     /// The request target as sent, empty when unparsed.
     pub target: &'a [u8],
@@ -214,12 +223,7 @@ pub fn respond<'a>(
         target: req.path.unwrap_or("").as_bytes(),
         version: req.version.map(|minor| 10 + newer.unwrap_or(minor)),
     };
-    let verdict = judge(parsed, &req, input, ctx, &mut x);
-    if x.version.is_none() {
-        // The request line could not be read to its version: it is logged as `-`.
-        x.method = b"";
-    }
-    let (content_type, body, head_only) = match verdict {
+    let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x) {
         Verdict::Incomplete => return None,
         Verdict::Serve(Route::Index) => (TEXT, INDEX_BODY, x.method == b"HEAD"),
         Verdict::Serve(Route::AlwaysOk) => (JSON, ALWAYSOK_BODY, x.method == b"HEAD"),
@@ -346,19 +350,20 @@ fn judge(
     }
 
     x.keep_alive = !ctx.draining && !close && (minor == 1 || keep);
-    let Some(path) = path_of(x.target, x.method) else {
+    let method = method_index(x.method);
+    let Some(path) = path_of(x.target, method) else {
         return Verdict::Refuse(Status::BadRequest);
     };
     // RFC 9110 §9.1: a method the server does not recognise is 501; one HTTP defines that
     // these resources do not allow is 405 (below).
-    if !known(x.method) {
+    let Some(method) = method else {
         return Verdict::Refuse(Status::NotImplemented);
-    }
+    };
     // A table and one comparison loop: a `match` on the strings compiles to four.
     let Some(&(_, route)) = ROUTES.iter().find(|(p, _)| *p == path) else {
         return Verdict::Refuse(Status::NotFound);
     };
-    if x.method != b"GET" && x.method != b"HEAD" {
+    if method > HEAD {
         return Verdict::Refuse(Status::MethodNotAllowed);
     }
     Verdict::Serve(route)
@@ -368,16 +373,23 @@ fn judge(
 /// and HEAD are served, the others get 405; any other method gets 501.
 const METHODS: &[u8] = b"GET HEAD POST PUT DELETE CONNECT OPTIONS TRACE PATCH ";
 
-/// True when `method` is one of [`METHODS`].
-fn known(method: &[u8]) -> bool {
+/// Indexes of [`METHODS`] that requests are checked against.
+const HEAD: usize = 1;
+const CONNECT: usize = 5;
+const OPTIONS: usize = 6;
+
+/// The index of `method` in [`METHODS`], or `None` for a method HTTP does not define.
+fn method_index(method: &[u8]) -> Option<usize> {
     let mut rest = METHODS;
+    let mut i = 0;
     while let Some(end) = rest.iter().position(|&b| b == b' ') {
         if rest[..end] == *method {
-            return true;
+            return Some(i);
         }
         rest = &rest[end + 1..];
+        i += 1;
     }
-    false
+    None
 }
 
 /// Writes a complete `status` response that closes the connection, for answers given outside a
@@ -474,114 +486,122 @@ fn health_json<'b>(json: &'b mut [u8; JSON_MAX], ctx: &Context) -> &'b [u8] {
 /// `Content-Length` is written (RFC 9110 §8.6), leading zeros allowed. Options and addresses
 /// use it too.
 pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
-    // Without its leading zeros, at most 19 digits: no overflow.
-    let digits = &s[s.iter().position(|&b| b != b'0').unwrap_or(s.len())..];
-    if s.is_empty() || digits.len() > 19 {
+    if s.is_empty() {
         return None;
     }
     let mut n: u64 = 0;
-    for &b in digits {
+    for &b in s {
         if !b.is_ascii_digit() {
             return None;
         }
-        n = n * 10 + (b - b'0') as u64;
+        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
     }
-    if n <= max {
-        Some(n)
-    } else {
-        None
-    }
+    (n <= max).then_some(n)
 }
 
-/// A set of ASCII bytes, one bit each, built at compile time.
-const fn class(base: u128, bytes: &[u8]) -> u128 {
-    let mut set = base;
-    let mut i = 0;
-    while i < bytes.len() {
-        set |= 1 << bytes[i];
-        i += 1;
+/// Byte classes of RFC 3986, one bit each (a mask of [`CLASSES`]).
+/// reg-name (§3.2.2): unreserved, pct-encoded and sub-delims.
+const REG_NAME: u8 = 1;
+/// An IP-literal between brackets: an IPv6 address or IPvFuture (§3.2.2).
+const IP_LITERAL: u8 = 2;
+/// The path of origin-form and absolute-form: segments of pchar (§3.3).
+const PATH: u8 = 4;
+/// The query: pchar, `/` and `?` (§3.4). No `#`: a request-target has no fragment.
+const QUERY: u8 = 8;
+/// A port's digits (§3.2.3).
+const DIGIT: u8 = 16;
+
+/// The classes of each ASCII byte, built at compile time.
+const CLASSES: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let alnum = c.is_ascii_alphanumeric();
+        let mut i = 0;
+        let (mut sub_delim, mut pchar_extra) = (false, false);
+        while i < 17 {
+            // unreserved marks and sub-delims, then pchar's own `:` and `@`
+            let marks = b"-._~!$&'()*+,;=:@";
+            sub_delim |= i < 15 && marks[i] == c;
+            pchar_extra |= i >= 15 && marks[i] == c;
+            i += 1;
+        }
+        let reg = alnum || sub_delim || c == b'%';
+        let path = reg || pchar_extra || c == b'/';
+        t[b] = (reg as u8 * REG_NAME)
+            | ((alnum || sub_delim || c == b':') as u8 * IP_LITERAL)
+            | (path as u8 * PATH)
+            | ((path || c == b'?') as u8 * QUERY)
+            | (c.is_ascii_digit() as u8 * DIGIT);
+        b += 1;
     }
-    set
-}
+    t
+};
 
-/// ALPHA and DIGIT.
-const ALNUM: u128 = (0x3ff << b'0') | (0x3ff_ffff << b'A') | (0x3ff_ffff << b'a');
-/// reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded and sub-delims.
-const REG_NAME: u128 = class(ALNUM, b"-._~%!$&'()*+,;=");
-/// An IP-literal between brackets: an IPv6 address or IPvFuture (RFC 3986 §3.2.2).
-const IP_LITERAL: u128 = class(ALNUM, b"-._~!$&'()*+,;=:");
-/// The path of origin-form and absolute-form: segments of pchar (RFC 3986 §3.3).
-const PATH: u128 = class(REG_NAME, b":@/");
-/// The query: pchar, `/` and `?` (RFC 3986 §3.4). No `#`: a request-target has no fragment.
-const QUERY: u128 = class(PATH, b"?");
-
-/// True when every byte of `s` is in `set`, and every `%` starts a `%HH` escape.
+/// True when every byte of `s` is in the classes `mask`, and every `%` starts a `%HH` escape.
 #[inline(never)]
-fn within(s: &[u8], set: u128) -> bool {
+fn within(s: &[u8], mask: u8) -> bool {
     let hex = |i: usize| s.get(i).is_some_and(u8::is_ascii_hexdigit);
-    s.iter()
-        .enumerate()
-        .all(|(i, &b)| b < 128 && set >> b & 1 != 0 && (b != b'%' || hex(i + 1) && hex(i + 2)))
+    s.iter().enumerate().all(|(i, &b)| {
+        CLASSES.get(b as usize).is_some_and(|c| c & mask != 0)
+            && (b != b'%' || hex(i + 1) && hex(i + 2))
+    })
 }
 
 /// True when `s` is `uri-host [ ":" port ]` (RFC 3986 §3.2, RFC 9110 §4.2.1): the authority of
 /// an http(s) URI (no userinfo, `need_host`) or a `Host` value (which may be empty).
 fn authority(s: &[u8], need_host: bool) -> bool {
-    let (host, port) = match s.strip_prefix(b"[") {
-        Some(rest) => match rest.iter().position(|&b| b == b']') {
-            Some(i) if i > 0 && within(&rest[..i], IP_LITERAL) => (&s[..i + 2], &rest[i + 1..]),
-            _ => return false,
-        },
-        None => {
-            let i = s.iter().position(|&b| b == b':').unwrap_or(s.len());
-            if !within(&s[..i], REG_NAME) {
-                return false;
-            }
-            (&s[..i], &s[i..])
-        }
-    };
-    (!host.is_empty() || !need_host)
-        && match port.split_first() {
-            None => true,
-            Some((&c, digits)) => c == b':' && digits.iter().all(u8::is_ascii_digit),
-        }
+    // The port's `:` is the first after an IP-literal's `]`, if any.
+    let close = s.iter().rposition(|&b| b == b']').map_or(0, |i| i + 1);
+    let colon = s[close..]
+        .iter()
+        .position(|&b| b == b':')
+        .map_or(s.len(), |i| close + i);
+    let (host, port) = s.split_at(colon);
+    let literal = close == host.len()
+        && host.len() > 2
+        && host[0] == b'['
+        && within(&host[1..close - 1], IP_LITERAL);
+    (literal || within(host, REG_NAME) && (!host.is_empty() || !need_host))
+        && port.get(1..).is_none_or(|digits| within(digits, DIGIT))
 }
 
 /// The path a request target routes by, or `None` when the target is not valid for `method`
+/// (an index of [`METHODS`])
 /// (RFC 9112 §3.2): origin-form, or absolute-form with an http(s) scheme and a host, routed by
 /// its path (§3.2.2); `*` only for OPTIONS and authority-form only for CONNECT, both of which
 /// route to `*`. The query is not part of routing.
-fn path_of<'t>(target: &'t [u8], method: &[u8]) -> Option<&'t [u8]> {
-    if method == b"CONNECT" || target == b"*" {
-        let valid = if method == b"CONNECT" {
+#[inline(never)]
+fn path_of(target: &[u8], method: Option<usize>) -> Option<&[u8]> {
+    let connect = method == Some(CONNECT);
+    if connect || target == b"*" {
+        let valid = if connect {
             authority(target, true)
         } else {
-            method == b"OPTIONS"
+            method == Some(OPTIONS)
         };
         return valid.then_some(b"*");
     }
-    let (mut path, mut absolute) = (target, false);
-    for scheme in [&b"http://"[..], b"https://"] {
-        if target.len() >= scheme.len() && is(&target[..scheme.len()], scheme) {
-            let rest = &target[scheme.len()..];
-            let end = rest
-                .iter()
-                .position(|&b| b == b'/' || b == b'?')
-                .unwrap_or(rest.len());
-            if !authority(&rest[..end], true) {
-                return None;
-            }
-            (path, absolute) = (&rest[end..], true);
+    let mut path = target;
+    if !target.starts_with(b"/") {
+        // absolute-form: `http` or `https`, `://`, a host, then a path, empty or from `/`.
+        let (scheme, rest) = target.split_at(target.iter().position(|&b| b == b':')?);
+        let rest = rest.strip_prefix(b"://")?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(rest.len());
+        if !(is(scheme, b"http") || is(scheme, b"https")) || !authority(&rest[..end], true) {
+            return None;
         }
+        path = &rest[end..];
     }
-    let (path, query) = path.split_at(path.iter().position(|&b| b == b'?').unwrap_or(path.len()));
-    // Origin-form starts with `/`; absolute-form's path may also be empty (RFC 3986 §3.3).
-    if path.first() != Some(&b'/') && !(absolute && path.is_empty())
-        || !within(path, PATH)
-        || !within(query, QUERY)
-    {
+    // The path has no `?`: checked as part of the query, it is checked as a path.
+    if !within(path, QUERY) {
         return None;
     }
+    let path = &path[..path.iter().position(|&b| b == b'?').unwrap_or(path.len())];
     Some(if path.is_empty() { b"/" } else { path })
 }
 
@@ -1329,7 +1349,7 @@ mod test {
     }
 
     #[test]
-    fn an_unreadable_request_line_has_no_method() {
+    fn an_unreadable_request_line_has_no_version() {
         let ctx = Context {
             date: DATE,
             draining: false,
@@ -1343,10 +1363,7 @@ mod test {
             let mut out = [0u8; RESPONSE_MAX];
             let mut req = req.to_vec();
             let x = respond(&mut req, &ctx, &mut Buf::new(&mut out), &mut [0; JSON_MAX]).unwrap();
-            assert_eq!(
-                (x.status, x.method, x.version),
-                (Status::BadRequest, &b""[..], None)
-            );
+            assert_eq!((x.status, x.version), (Status::BadRequest, None));
         }
         let mut out = [0u8; RESPONSE_MAX];
         let mut req = b"GET / HTTP/2.0\r\n\r\n".to_vec();

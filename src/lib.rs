@@ -117,7 +117,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot block signals", e),
     };
-    let fd_limit = sys::raise_fd_limit();
+    sys::raise_fd_limit();
     // By default one worker per usable CPU, fewer when the cgroup's CPU quota allows fewer.
     let workers = match config.workers {
         0 => {
@@ -148,7 +148,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
     if config.log {
         sys::stdout_nonblocking();
     }
-    let shared = match shared::shared(bound, wake, config, workers, fd_limit) {
+    let shared = match shared::shared(bound, wake, config, workers) {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };

@@ -43,20 +43,19 @@ impl AccessLog {
         b.byte(b' ');
         peer.write(&mut b);
         b.push(b" \"");
-        if x.method.is_empty() {
-            b.byte(b'-');
-        } else {
+        // A request line that could not be read to its version is shown as `-`.
+        if let Some(v) = x.version {
             b.push(x.method);
             b.byte(b' ');
             escaped(&mut b, &x.target[..x.target.len().min(TARGET_MAX)]);
             if x.target.len() > TARGET_MAX {
                 b.push(b"...");
             }
-            if let Some(v) = x.version {
-                b.push(b" HTTP/");
-                // At most 99: one digit each.
-                b.push(&[b'0' + v / 10, b'.', b'0' + v % 10]);
-            }
+            b.push(b" HTTP/");
+            // At most 99: one digit each.
+            b.push(&[b'0' + v / 10, b'.', b'0' + v % 10]);
+        } else {
+            b.byte(b'-');
         }
         b.push(b"\" ");
         b.push(x.status.code_text());

@@ -36,8 +36,6 @@ const DRAIN_MS: u64 = 800;
 /// How often workers look at `STOP_LINE` during the shutdown delay, which a second signal cuts
 /// short.
 const DELAY_POLL_MS: u64 = 100;
-/// Idle keep-alive connections closed at most at once to admit new ones when a worker is full.
-const SHED_BATCH: usize = 32;
 /// Backlog of the listening socket: the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
@@ -179,7 +177,7 @@ impl<'a> Worker<'a> {
         // Descriptors are numbered from the lowest free: the worker's own are below the highest
         // of the last two it opened.
         let own = w.listener.raw().max(w.epoll.raw()) as u64 + 2;
-        w.cap = shared.fd_limit.saturating_sub(own).min(CONN_SLOTS as u64);
+        w.cap = sys::fd_limit().saturating_sub(own).min(CONN_SLOTS as u64);
         w.tick();
         if shared.config.seccomp {
             if let Err(e) = sys::lock_down() {
@@ -347,26 +345,20 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Closes up to `SHED_BATCH` of the longest-idle keep-alive connections (RFC 9112 §9.5
-    /// lets a server close an idle connection at any time); false when none is idle.
+    /// Closes the longest-idle keep-alive connection (RFC 9112 §9.5 lets a server close an
+    /// idle connection at any time); false when none is idle.
     fn shed_idle(&mut self) -> bool {
-        let high = self.mem.free.high_water();
-        let idle = |s: &Slot| s.sock.is_some() && s.conn.phase() == Phase::Idle;
         // Idle deadlines are the last request plus the same timeout: the earliest is the oldest.
-        let slots = &self.mem.slots[..high % (CONN_SLOTS + 1)];
-        let Some(oldest) = slots.iter().filter(|s| idle(s)).map(|s| s.conn.deadline()).min()
-        else {
-            return false;
-        };
-        let mut shed = 0;
-        for slot in 0..high {
-            let s = &self.mem.slots[slot % CONN_SLOTS];
-            if shed < SHED_BATCH && idle(s) && s.conn.deadline() <= oldest {
-                self.close(slot);
-                shed += 1;
+        let (mut oldest, mut deadline) = (None, u32::MAX);
+        for (slot, s) in self.mem.slots[..self.mem.free.high_water() % (CONN_SLOTS + 1)]
+            .iter()
+            .enumerate()
+        {
+            if s.sock.is_some() && s.conn.phase() == Phase::Idle && s.conn.deadline() < deadline {
+                (oldest, deadline) = (Some(slot), s.conn.deadline());
             }
         }
-        true
+        oldest.map(|slot| self.close(slot)).is_some()
     }
 
     fn on_signal(&mut self) {

@@ -43,8 +43,6 @@ pub struct Shared {
     pub started_ms: u64,
     /// When the drain begins (see `STOP_LINE`).
     pub stop_at: &'static AtomicU64,
-    /// Descriptors each worker process may open (its `RLIMIT_NOFILE`).
-    pub fd_limit: u64,
 }
 
 impl Shared {
@@ -72,14 +70,8 @@ impl Shared {
     }
 }
 
-/// Sets up shared state for `workers` worker processes, each allowed `fd_limit` descriptors.
-pub fn shared(
-    bound: Addr,
-    wake: Fd,
-    config: Config,
-    workers: usize,
-    fd_limit: u64,
-) -> sys::Result<Shared> {
+/// Sets up shared state for `workers` worker processes.
+pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Result<Shared> {
     let counters = sys::shared_counters((MAX_WORKERS + 1) * COUNTER_STRIDE)?
         .as_chunks()
         .0;
@@ -91,6 +83,5 @@ pub fn shared(
         counters,
         started_ms: monotonic_ms(),
         stop_at: &counters[STOP_LINE][0],
-        fd_limit,
     })
 }

@@ -31,7 +31,12 @@ fn a_fragment_in_an_absolute_target_is_400_and_reaches_no_endpoint() {
 #[test]
 fn an_http_uri_without_a_host_is_400() {
     let s = Server::start(&[]);
-    for target in ["http:///alwaysok", "http://", "https://:8080/", "http://user@x/alwaysok"] {
+    for target in [
+        "http:///alwaysok",
+        "http://",
+        "https://:8080/",
+        "http://user@x/alwaysok",
+    ] {
         refused(&s, &get(target), |c| c == 400);
     }
     // With a host, absolute-form routes by its path.
@@ -46,7 +51,9 @@ fn target_forms_follow_the_method() {
     // `*` is for OPTIONS only, authority-form for CONNECT only (RFC 9112 §3.2.3, §3.2.4).
     refused(&s, &get("*"), |c| c == 400);
     refused(&s, &get("example.com:443"), |c| c == 400);
-    refused(&s, b"CONNECT / HTTP/1.1\r\nHost: test\r\n\r\n", |c| c == 400);
+    refused(&s, b"CONNECT / HTTP/1.1\r\nHost: test\r\n\r\n", |c| {
+        c == 400
+    });
     for req in [
         "OPTIONS * HTTP/1.1\r\nHost: test\r\n\r\n",
         "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
@@ -69,11 +76,20 @@ fn target_forms_follow_the_method() {
 #[test]
 fn host_values_that_are_not_uri_host_and_port_are_400() {
     let s = Server::start(&[]);
-    for host in ["a\"b", "a<b", "{", "x:abc", "[::1", "a b", "x:80:80", "a%zz"] {
+    for host in [
+        "a\"b", "a<b", "{", "x:abc", "[::1", "a b", "x:80:80", "a%zz",
+    ] {
         let req = format!("GET /alwaysok HTTP/1.1\r\nHost: {host}\r\n\r\n");
         refused(&s, req.as_bytes(), |c| c == 400);
     }
-    for host in ["example.com", "127.0.0.1:8080", "[::1]", "[::1]:80", "x:", ""] {
+    for host in [
+        "example.com",
+        "127.0.0.1:8080",
+        "[::1]",
+        "[::1]:80",
+        "x:",
+        "",
+    ] {
         let mut c = s.connect();
         let req = format!("GET /alwaysok HTTP/1.1\r\nHost: {host}\r\n\r\n");
         assert_eq!(c.exchange(&req), alwaysok_response(""), "Host: {host}");
@@ -84,7 +100,8 @@ fn host_values_that_are_not_uri_host_and_port_are_400() {
 fn content_length_may_have_any_number_of_leading_zeros() {
     let s = Server::start(&[]);
     let mut c = s.connect();
-    let req = "GET /alwaysok HTTP/1.1\r\nHost: test\r\nContent-Length: 00000000000000000000\r\n\r\n";
+    let req =
+        "GET /alwaysok HTTP/1.1\r\nHost: test\r\nContent-Length: 00000000000000000000\r\n\r\n";
     assert_eq!(c.exchange(req), alwaysok_response(""));
     assert_eq!(c.exchange(GET_OK), alwaysok_response(""), "kept alive");
 }
@@ -93,7 +110,8 @@ fn content_length_may_have_any_number_of_leading_zeros() {
 fn transfer_codings_not_ending_in_chunked_are_400() {
     let s = Server::start(&[]);
     for te in ["chunked, identity", "foo", "chunked, chunked", "gzip"] {
-        let req = format!("POST /alwaysok HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: {te}\r\n\r\n");
+        let req =
+            format!("POST /alwaysok HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: {te}\r\n\r\n");
         refused(&s, req.as_bytes(), |c| c == 400);
     }
     let req = "POST /alwaysok HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n";
@@ -106,7 +124,10 @@ fn a_request_line_longer_than_the_read_buffer_is_414() {
     let target = format!("/{}", "a".repeat(9000));
     refused(&s, &get(&target), |c| c == 414);
     // A long header after a short request line stays 431.
-    let req = format!("GET / HTTP/1.1\r\nHost: test\r\nX: {}\r\n\r\n", "a".repeat(9000));
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: test\r\nX: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
     refused(&s, req.as_bytes(), |c| c == 431);
 }
 
@@ -151,8 +172,14 @@ fn unrecognised_methods_are_501_and_keep_the_connection() {
     }
     assert_eq!(c.exchange(GET_OK), alwaysok_response(""), "kept alive");
     // Methods HTTP defines keep their 405 where the resource exists, 404 where not.
-    assert_eq!(status_of(&c.exchange("TRACE / HTTP/1.1\r\nHost: t\r\n\r\n")), 405);
-    assert_eq!(status_of(&c.exchange("PATCH /x HTTP/1.1\r\nHost: t\r\n\r\n")), 404);
+    assert_eq!(
+        status_of(&c.exchange("TRACE / HTTP/1.1\r\nHost: t\r\n\r\n")),
+        405
+    );
+    assert_eq!(
+        status_of(&c.exchange("PATCH /x HTTP/1.1\r\nHost: t\r\n\r\n")),
+        404
+    );
 }
 
 #[test]

@@ -144,7 +144,7 @@ fn shared() -> &'static Shared {
             ..Config::default()
         };
         let wake = sys::eventfd().ok().expect("an eventfd");
-        let mut shared = shared::shared(config.listen, wake, config, 1, 1024)
+        let mut shared = shared::shared(config.listen, wake, config, 1)
             .ok()
             .expect("shared counters");
         // Uptime is whole seconds since start-up: far from a second's edge, so that two runs in

@@ -711,35 +711,41 @@ pub fn read_file(path: &[u8], into: &mut [u8]) -> usize {
 
 /// Raises the soft limit on open descriptors to the hard limit ([setrlimit(2)]): each
 /// connection is a descriptor, and the common soft default of 1024 is far below what one
-/// worker can hold. Returns the limit now in force (0 if it cannot be read).
+/// worker can hold.
 ///
 /// [setrlimit(2)]: https://man7.org/linux/man-pages/man2/setrlimit.2.html
-pub fn raise_fd_limit() -> u64 {
-    // Unlimited, as far as we know, if the limit cannot be read.
-    let mut lim = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: 0,
-    };
-    let old = &mut lim as *mut libc::rlimit;
-    // SAFETY: `old` points to the writable `lim`; no new limit is set.
-    if unsafe { syscall!(SYS_prlimit64(0, libc::RLIMIT_NOFILE, 0, old)) }.is_ok()
-        && lim.rlim_cur < lim.rlim_max
-    {
-        let soft = lim.rlim_cur;
+pub fn raise_fd_limit() {
+    let mut lim = fd_limits();
+    if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: the new limit points to the live `lim`; the old one is not asked for.
-        let set = unsafe {
+        let _ = unsafe {
             syscall!(SYS_prlimit64(
                 0,
                 libc::RLIMIT_NOFILE,
                 &lim as *const libc::rlimit
             ))
         };
-        if set.is_err() {
-            return soft;
-        }
     }
-    lim.rlim_cur
+}
+
+/// The soft limit on open descriptors ([getrlimit(2)]); unlimited if it cannot be read.
+///
+/// [getrlimit(2)]: https://man7.org/linux/man-pages/man2/getrlimit.2.html
+pub fn fd_limit() -> u64 {
+    fd_limits().rlim_cur
+}
+
+/// The soft and hard limits on open descriptors; unlimited if they cannot be read.
+fn fd_limits() -> libc::rlimit {
+    let mut lim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    let old = &mut lim as *mut libc::rlimit;
+    // SAFETY: `old` points to the writable `lim`; no new limit is set.
+    let _ = unsafe { syscall!(SYS_prlimit64(0, libc::RLIMIT_NOFILE, 0, old)) };
+    lim
 }
 
 // ---------------------------------------------------------------------------------------------
