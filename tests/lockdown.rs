@@ -1,5 +1,5 @@
 //! The locked-down process: once set up, the server and every worker process run with
-//! `no_new_privs` under a seccomp-BPF allowlist (src/sys/mod.rs `ALLOWED`). Every feature keeps
+//! `no_new_privs` under a seccomp-BPF allowlist (src/sys/seccomp.rs `ALLOWED`). Every feature keeps
 //! working inside it, `TINYAPI_SECCOMP=off` leaves it out, and a call outside the list ends
 //! the process. Where the kernel or emulator has no seccomp the server warns once and serves
 //! without it, unless `TINYAPI_SECCOMP=require`.
@@ -364,13 +364,13 @@ fn connection_cap_under_the_filter() {
 // ---------------------------------------------------------------------------------------------
 // The filter itself, seen through strace
 
-/// The system calls in src/sys/mod.rs `ALLOWED`, by name.
+/// The system calls in src/sys/seccomp.rs `ALLOWED`, by name.
 fn allowed_calls() -> Vec<String> {
-    let src =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sys/mod.rs")).unwrap();
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sys/seccomp.rs"))
+        .unwrap();
     let start = src
         .find("const ALLOWED")
-        .expect("ALLOWED in src/sys/mod.rs");
+        .expect("ALLOWED in src/sys/seccomp.rs");
     let list = &src[start..start + src[start..].find("];").unwrap()];
     let names: Vec<String> = list
         .split("libc::SYS_")

@@ -124,7 +124,7 @@ unsafe fn find_vdso_clock(mut auxv: *const [usize; 2]) {
         // defines each of its names once; a value of 0 would be an undefined one.
         for sym in (0..count).map(|i| symtab + i * 24) {
             let value = word(sym + 8);
-            let name = super::c_str((strtab + half(sym)) as *const c_char);
+            let name = super::args::c_str((strtab + half(sym)) as *const c_char);
             if value != 0 && name == VDSO_CLOCK_NAME {
                 VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
                 return;
