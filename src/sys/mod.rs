@@ -2,22 +2,26 @@
 //!
 //! Every `unsafe` block of the crate is here, behind safe wrappers: descriptors are owned by
 //! [`Fd`] (closed on drop), failures are [`Errno`] values, and `EINTR` is retried in one place,
-//! [`retry`]. Sockets are always opened with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
+//! `arch::retry`. Sockets are always opened with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
 //!
-//! The program has its own entry point, [`entry`], and makes every system call itself (one
-//! `syscall` / `svc 0` instruction in [`raw`]): musl's start-up code (TLS, errno, stdio set-up)
-//! never runs, so no libc function may be called; musl provides only the memory routines
-//! (`memcpy`, `memcmp`, `bcmp`), which touch neither errno nor TLS.
+//! The program has its own entry point, `start::entry`, and makes every system call itself
+//! (one `syscall` / `svc 0` instruction in `arch::raw` or `arch::retry`): musl's start-up code
+//! (TLS, errno, stdio set-up) never runs, so no libc function may be called; musl provides only
+//! the memory routines (`memcpy`, `memcmp`, `bcmp`), which touch neither errno nor TLS.
 //! `.ci/run` checks which parts of libc.a end up in the binary. The libc crate provides the
 //! constants and types: the system call numbers are the kernel's, the same as before.
 //!
-//! This file holds what every concern shares (the system call, [`Errno`], [`Fd`]); each
-//! concern has a file of its own, re-exported here: `net` (sockets), `epoll`, `signals`
-//! (shutdown signals and the eventfd wake-up), `clock`, `process` (workers, resources and
-//! [`Reserved`] memory), `seccomp` (the lock-down), `args` (arguments and environment), `io`
-//! (standard output and small files), and `start` (the entry point and the vDSO clock).
+//! Layout, by concern and then by architecture (as mio and rustix): this file holds what every
+//! concern shares (`syscall!`, [`Errno`], [`Fd`]); each concern has a file of its own,
+//! re-exported here, so the rest of the crate names everything as `sys::name`: `net`
+//! (sockets), `epoll`, `signals` (shutdown signals and the eventfd wake-up), `clock`, `process`
+//! (workers, resources and [`Reserved`] memory), `seccomp` (the lock-down), `args` (arguments
+//! and environment), `io` (standard output and small files), `start` (the entry point, after
+//! its first instructions, and the vDSO's `clock_gettime`). Everything that differs by CPU is in
+//! `arch/`, one file per architecture: `arch/mod.rs` says what such a file provides.
 #![allow(unsafe_code)]
 
+use arch::{raw, retry};
 use core::ffi::c_int;
 
 /// An error number reported by the kernel.
@@ -59,51 +63,6 @@ impl Errno {
 /// Result of a system call.
 pub type Result<T> = core::result::Result<T, Errno>;
 
-/// One system call with six arguments ([syscall(2)]); the kernel's result, `-errno` on failure.
-/// Unused arguments are zero: the kernel ignores registers a call does not take.
-///
-/// # Safety
-/// The arguments must be what system call `n` expects: pointers to live memory of the size the
-/// call reads or writes.
-///
-/// [syscall(2)]: https://man7.org/linux/man-pages/man2/syscall.2.html
-#[inline(always)]
-unsafe fn raw(
-    n: libc::c_long,
-    a: usize,
-    b: usize,
-    c: usize,
-    d: usize,
-    e: usize,
-    f: usize,
-) -> isize {
-    let r: isize;
-    // SAFETY: the caller vouches for the arguments; `syscall` clobbers only rcx and r11.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") n as isize => r,
-            in("rdi") a, in("rsi") b, in("rdx") c,
-            in("r10") d, in("r8") e, in("r9") f,
-            lateout("rcx") _, lateout("r11") _,
-            options(nostack, preserves_flags)
-        );
-    }
-    // SAFETY: the caller vouches for the arguments; `svc 0` clobbers nothing else.
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!(
-            "svc 0",
-            in("x8") n,
-            inlateout("x0") a => r, in("x1") b, in("x2") c,
-            in("x3") d, in("x4") e, in("x5") f,
-            options(nostack, preserves_flags)
-        );
-    }
-    r
-}
-
 /// The kernel's result as a [`Result`]: -4095..=-1 is an [`Errno`].
 fn result(r: isize) -> Result<usize> {
     if (-4095..0).contains(&r) {
@@ -114,64 +73,16 @@ fn result(r: isize) -> Result<usize> {
 }
 
 /// Makes system call `n` with up to five arguments, retrying on `EINTR`, as a [`Result`].
-/// Inline: each site tests the register [`retry`] returns, where a `Result` returned through
+/// Inline: each site tests the register `retry` returns, where a `Result` returned through
 /// memory would cost every site a stack slot and its loads (192 bytes on x86-64 in all).
 ///
 /// # Safety
-/// As for [`raw`].
+/// The arguments must be what system call `n` expects: pointers to live memory of the size the
+/// call reads or writes.
 #[inline(always)]
 unsafe fn call(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> Result<usize> {
     // SAFETY: passed on from the caller.
     result(unsafe { retry(n, a, b, c, d, e) })
-}
-
-/// The loop of [`call`]: system call `n` until it is not interrupted; the kernel's result.
-/// Five arguments, not six: then every argument travels in a register on both targets (no
-/// call needs a sixth but `mmap`). The loop is inside the asm, as the kernel keeps the argument
-/// registers: a retry reloads one register, where a loop around [`raw`] keeps a copy of every
-/// argument (32 bytes more on x86-64, 16 on arm64).
-///
-/// # Safety
-/// As for [`raw`].
-#[inline(never)]
-unsafe fn retry(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> isize {
-    let r: isize;
-    // SAFETY: the caller vouches for the arguments; `syscall` clobbers only rcx and r11 and
-    // keeps the argument registers, so an interrupted call is made again by reloading rax.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "mov rax, {n}",
-            "syscall",
-            "cmp rax, -4", // -EINTR
-            "je 2b",
-            n = in(reg) n,
-            out("rax") r,
-            in("rdi") a, in("rsi") b, in("rdx") c,
-            in("r10") d, in("r8") e, in("r9") 0,
-            out("rcx") _, out("r11") _,
-            options(nostack)
-        );
-    }
-    // SAFETY: the caller vouches for the arguments; `svc 0` writes only x0, so an interrupted
-    // call is made again by reloading x0.
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            "mov x0, {a}",
-            "svc 0",
-            "cmn x0, #4", // -EINTR
-            "b.eq 2b",
-            a = in(reg) a,
-            in("x8") n,
-            out("x0") r,
-            in("x1") b, in("x2") c, in("x3") d, in("x4") e, in("x5") 0,
-            options(nostack)
-        );
-    }
-    r
 }
 
 /// `syscall!(SYS_name(args..))`: system call `SYS_name` through [`call`], each argument converted
@@ -191,6 +102,7 @@ macro_rules! syscall {
 }
 
 // By concern, as the rest of the crate sees them (re-exported below).
+mod arch;
 mod args;
 mod clock;
 mod epoll;

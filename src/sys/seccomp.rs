@@ -1,5 +1,6 @@
 //! The lock-down: `no_new_privs` and a seccomp-BPF allowlist.
 
+use super::arch::AUDIT_ARCH;
 use super::Result;
 
 /// The system calls a running worker makes, most frequent first (the filter tests them in
@@ -21,12 +22,6 @@ const ALLOWED: [libc::c_long; 15] = [
     libc::SYS_exit_group,
     libc::SYS_restart_syscall,
 ];
-
-/// The audit architecture the kernel reports for this build's system call ABI.
-#[cfg(target_arch = "x86_64")]
-const AUDIT_ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
-#[cfg(target_arch = "aarch64")]
-const AUDIT_ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
 
 const FILTER_LEN: usize = ALLOWED.len() + 5;
 

@@ -1,7 +1,8 @@
 //! The program's entry point and the one thing it takes from the kernel's start-up data: the
 //! vDSO's `clock_gettime`.
 //!
-//! The kernel starts a static executable at `_start` with the stack pointer on `argc`, then
+//! The kernel starts a static executable at its entry point (`tinyapi_start`, a few
+//! instructions per architecture in `arch/`) with the stack pointer on `argc`, then
 //! `argv[..argc]`, NULL, `envp[..]`, NULL, and the auxiliary vector of (key, value) pairs
 //! ending with `AT_NULL` (System V ABI, "Process Initialization"). [`entry`] reads them and
 //! calls [`crate::start`]; nothing else runs before it: there are no constructors, no TLS and
@@ -11,37 +12,11 @@ use super::{exit, Args, Process};
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-// The first instructions: clear the frame pointer (the end of the stack-frame chain), pass the
-// initial stack pointer, align the stack as the calling convention wants, and call `entry`.
-#[cfg(all(not(any(test, feature = "hosted")), target_arch = "x86_64"))]
-core::arch::global_asm!(
-    ".globl tinyapi_start",
-    "tinyapi_start:",
-    "xor ebp, ebp",
-    "mov rdi, rsp",
-    "and rsp, -16",
-    "call {entry}",
-    "ud2",
-    entry = sym entry,
-);
-
-#[cfg(all(not(any(test, feature = "hosted")), target_arch = "aarch64"))]
-core::arch::global_asm!(
-    ".globl tinyapi_start",
-    "tinyapi_start:",
-    "mov x29, xzr",
-    "mov x30, xzr",
-    "mov x0, sp",
-    "bl {entry}",
-    "brk #0",
-    entry = sym entry,
-);
-
 /// Runs the program and exits with its status.
 ///
 /// # Safety
 /// `sp` must be the initial stack pointer the kernel gave `tinyapi_start`.
-unsafe extern "C" fn entry(sp: *const usize) -> ! {
+pub(super) unsafe extern "C" fn entry(sp: *const usize) -> ! {
     // SAFETY: the kernel's initial stack layout, described in the module docs.
     let args = unsafe {
         let argc = *sp;
@@ -62,11 +37,6 @@ static VDSO_CLOCK: AtomicUsize = AtomicUsize::new(0);
 
 /// `AT_SYSINFO_EHDR`: the auxiliary-vector key whose value is the vDSO's ELF header.
 const AT_SYSINFO_EHDR: usize = 33;
-
-#[cfg(target_arch = "x86_64")]
-const VDSO_CLOCK_NAME: &[u8] = b"__vdso_clock_gettime";
-#[cfg(target_arch = "aarch64")]
-const VDSO_CLOCK_NAME: &[u8] = b"__kernel_clock_gettime";
 
 /// Looks up the vDSO's `clock_gettime` through its dynamic symbol table ([vdso(7)]).
 ///
@@ -125,7 +95,7 @@ unsafe fn find_vdso_clock(mut auxv: *const [usize; 2]) {
         for sym in (0..count).map(|i| symtab + i * 24) {
             let value = word(sym + 8);
             let name = super::args::c_str((strtab + half(sym)) as *const c_char);
-            if value != 0 && name == VDSO_CLOCK_NAME {
+            if value != 0 && name == super::arch::VDSO_CLOCK_GETTIME {
                 VDSO_CLOCK.store(bias + value, Ordering::Relaxed);
                 return;
             }
