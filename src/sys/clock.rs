@@ -1,6 +1,6 @@
 //! Clocks: the vDSO's `clock_gettime`, or the system call where there is no vDSO.
 
-use super::start;
+use super::vdso;
 
 /// Seconds and nanoseconds of a clock.
 #[derive(Clone, Copy)]
@@ -18,7 +18,7 @@ fn clock(id: libc::clockid_t) -> Time {
     };
     // The vDSO answers without entering the kernel (~110 ns less per read); the system call
     // serves where there is none (valgrind, some emulators).
-    if !start::vdso_clock(id, &mut ts) {
+    if !vdso::clock_gettime(id, &mut ts) {
         // SAFETY: `ts` is a writable `timespec`.
         let _ = unsafe { syscall!(SYS_clock_gettime(id, &mut ts as *mut libc::timespec)) };
     }

@@ -17,7 +17,7 @@
 //! (sockets), `epoll`, `signals` (shutdown signals and the eventfd wake-up), `clock`, `process`
 //! (workers, resources and [`Reserved`] memory), `seccomp` (the lock-down), `args` (arguments
 //! and environment), `io` (standard output and small files), `start` (the entry point, after
-//! its first instructions, and the vDSO's `clock_gettime`). Everything that differs by CPU is in
+//! its first instructions) and `vdso` (the vDSO's `clock_gettime`). Everything that differs by CPU is in
 //! `arch/`, one file per architecture: `arch/mod.rs` says what such a file provides.
 #![allow(unsafe_code)]
 
@@ -112,6 +112,7 @@ mod process;
 mod seccomp;
 mod signals;
 mod start;
+mod vdso;
 
 pub use args::Args;
 pub use clock::{monotonic, monotonic_nanos, wall_clock, Time};
