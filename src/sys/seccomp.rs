@@ -3,25 +3,17 @@
 use super::arch::AUDIT_ARCH;
 use super::Result;
 
+/// `allowed![SYS_name, ..]`: the system call numbers `libc::SYS_name, ..`.
+macro_rules! allowed {
+    ($($name:ident),* $(,)?) => {
+        [$(libc::$name),*]
+    };
+}
+
 /// The system calls a running worker makes, most frequent first (the filter tests them in
-/// order). Everything else (open, execve, connect, mmap, ...) kills the process.
-const ALLOWED: [libc::c_long; 15] = [
-    libc::SYS_epoll_pwait, // Epoll::wait
-    libc::SYS_recvfrom,    // recv
-    libc::SYS_sendto,      // send
-    libc::SYS_accept4,
-    libc::SYS_close,
-    libc::SYS_epoll_ctl,
-    libc::SYS_write,  // the log, eventfd wake-up
-    libc::SYS_writev, // messages (write_parts)
-    libc::SYS_read,   // signalfd
-    libc::SYS_shutdown,
-    libc::SYS_clock_gettime, // only where the vDSO is missing
-    libc::SYS_wait4,         // reaping workers
-    libc::SYS_kill,          // stopping workers
-    libc::SYS_exit_group,
-    libc::SYS_restart_syscall,
-];
+/// order), listed in `allowed.rs`. Everything else (open, execve, connect, mmap, ...) kills
+/// the process.
+const ALLOWED: &[libc::c_long] = &include!("allowed.rs");
 
 const FILTER_LEN: usize = ALLOWED.len() + 5;
 
