@@ -163,11 +163,19 @@ def arch_tables(arch):
     return chosen, others
 
 
+def included_files():
+    """The files under src/ that a source file pulls in with `include!("..")`: not modules."""
+    return {str((path.parent / m[1]).resolve().relative_to(ROOT))
+            for path in sorted((ROOT / "src").rglob("*.rs"))
+            for m in re.finditer(r'include!\("([^"]+)"\)', path.read_text())}
+
+
 def source_modules(arch):
     """{module path: source file} for the library built for `arch` (see module_parts; a file
     picked by an architecture table is its module's, those of other architectures are left
-    out); not src/main.rs nor src/bin/."""
+    out); not src/main.rs nor src/bin/, nor files pulled in by include!."""
     chosen, others = arch_tables(arch)
+    others |= included_files()
     modules = {}
     for path in sorted((ROOT / "src").rglob("*.rs")):
         parts = path.relative_to(ROOT / "src").with_suffix("").parts
