@@ -131,18 +131,58 @@ def plain_name(section):
     return parts[-1] if len(parts) > 2 else ""
 
 
-def source_modules():
-    """{module path: source file} for the library: () for src/lib.rs, ("sys",) for src/sys.rs or
-    src/sys/mod.rs, ("sys", "start") for src/sys/start.rs; not src/main.rs nor src/bin/."""
-    src, modules = ROOT / "src", {}
-    for path in sorted(src.rglob("*.rs")):
-        parts = path.relative_to(src).with_suffix("").parts
-        if parts == ("main",) or parts[0] == "bin":
+def module_parts(path):
+    """The module path of a library source file by its place: () for src/lib.rs, ("sys",) for
+    src/sys.rs or src/sys/mod.rs, ("sys", "start") for src/sys/start.rs."""
+    parts = path.relative_to(ROOT / "src").with_suffix("").parts
+    return parts[:-1] if parts == ("lib",) or parts[-1] == "mod" else parts
+
+
+def target_arch(target):
+    """The `target_arch` of a target triple, as rustc names it (i686: x86, armv7: arm)."""
+    cfg = subprocess.run(["rustc", "--print", "cfg", "--target", target], cwd=ROOT,
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    return re.search(r'^target_arch="(\w+)"$', cfg, re.M)[1]
+
+
+def arch_tables(arch):
+    """({module path: file} for each module a table of `#[cfg_attr(target_arch = "..", path =
+    "..")]` lines picks for `arch`, {the files such tables name for other architectures})."""
+    table = re.compile(r'((?:#\[cfg_attr\(target_arch = "\w+", path = "[^"]+"\)\]\s*)+)'
+                       r'(?:pub(?:\([^)]*\))? )?mod (\w+);')
+    line = re.compile(r'target_arch = "(\w+)", path = "([^"]+)"')
+    chosen, others = {}, set()
+    for path in sorted((ROOT / "src").rglob("*.rs")):
+        for m in table.finditer(path.read_text()):
+            for a, name in line.findall(m[1]):
+                file = str((path.parent / name).relative_to(ROOT))
+                if a == arch:
+                    chosen[module_parts(path) + (m[2],)] = file
+                else:
+                    others.add(file)
+    return chosen, others
+
+
+def included_files():
+    """The files under src/ that a source file pulls in with `include!("..")`: not modules."""
+    return {str((path.parent / m[1]).resolve().relative_to(ROOT))
+            for path in sorted((ROOT / "src").rglob("*.rs"))
+            for m in re.finditer(r'include!\("([^"]+)"\)', path.read_text())}
+
+
+def source_modules(arch):
+    """{module path: source file} for the library built for `arch` (see module_parts; a file
+    picked by an architecture table is its module's, those of other architectures are left
+    out); not src/main.rs nor src/bin/, nor files pulled in by include!."""
+    chosen, others = arch_tables(arch)
+    others |= included_files()
+    modules = {}
+    for path in sorted((ROOT / "src").rglob("*.rs")):
+        parts = path.relative_to(ROOT / "src").with_suffix("").parts
+        if parts == ("main",) or parts[0] == "bin" or str(path.relative_to(ROOT)) in others:
             continue
-        if parts == ("lib",) or parts[-1] == "mod":
-            parts = parts[:-1]
-        modules[parts] = str(path.relative_to(ROOT))
-    return modules
+        modules[module_parts(path)] = str(path.relative_to(ROOT))
+    return {**modules, **chosen}
 
 
 def module_file(path, modules):
@@ -153,13 +193,16 @@ def module_file(path, modules):
     return modules.get(tuple(parts), "src/lib.rs")
 
 
-def exported_symbols():
+def exported_symbols(arch):
     """{unmangled symbol: source file} for #[no_mangle] and export_name items, global_asm
-    `.globl` names and the panic handler (whose symbol is rust_begin_unwind) under src/."""
+    `.globl` names and the panic handler (whose symbol is rust_begin_unwind) under src/, in
+    the files built for `arch`."""
     pattern = re.compile(r'no_mangle\)?\][^{;]*?\b(?:fn|static)\s+(?:mut\s+)?(\w+)'
                          r'|export_name\s*=\s*"([^"]+)"|\.globa?l\s+(\w+)|(#\[panic_handler\])')
+    others = arch_tables(arch)[1]
     return {m[1] or m[2] or m[3] or "rust_begin_unwind": str(path.relative_to(ROOT))
             for path in sorted((ROOT / "src").rglob("*.rs"))
+            if str(path.relative_to(ROOT)) not in others
             for m in pattern.finditer(path.read_text())}
 
 
@@ -329,9 +372,10 @@ def print_files(release, rel_data, rel_elf, twin, data, elf):
 def report(target, release, twin, map_file):
     """Prints the size map; returns the libc.a members linked outside ALLOWED_LIBC."""
     (data, elf), (rel_data, rel_elf) = read_elf(twin), read_elf(release)
-    inputs, modules = parse_map(map_file), source_modules()
+    arch = target_arch(target)
+    inputs, modules = parse_map(map_file), source_modules(arch)
     names = demangle({inp.name for inp in inputs})
-    row = functools.partial(row_of, names=names, exports=exported_symbols(), modules=modules)
+    row = functools.partial(row_of, names=names, exports=exported_symbols(arch), modules=modules)
     print(f"tinyapi size map: {target}, linked by rust-lld. Bytes in the file (.bss has none).\n")
     print_table(attribute(elf, inputs, row), modules, elf["image_end"])
     print_top(elf, inputs, names, row)

@@ -1,5 +1,5 @@
 //! The locked-down process: once set up, the server and every worker process run with
-//! `no_new_privs` under a seccomp-BPF allowlist (src/sys/mod.rs `ALLOWED`). Every feature keeps
+//! `no_new_privs` under a seccomp-BPF allowlist (src/sys/allowed.rs). Every feature keeps
 //! working inside it, `TINYAPI_SECCOMP=off` leaves it out, and a call outside the list ends
 //! the process. Where the kernel or emulator has no seccomp the server warns once and serves
 //! without it, unless `TINYAPI_SECCOMP=require`.
@@ -364,24 +364,19 @@ fn connection_cap_under_the_filter() {
 // ---------------------------------------------------------------------------------------------
 // The filter itself, seen through strace
 
-/// The system calls in src/sys/mod.rs `ALLOWED`, by name.
+/// The system calls the filter allows, by name: the list in src/sys/allowed.rs, from which the
+/// server's filter is built, compiled here too (`allowed![SYS_name, ..]`).
 fn allowed_calls() -> Vec<String> {
-    let src =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sys/mod.rs")).unwrap();
-    let start = src
-        .find("const ALLOWED")
-        .expect("ALLOWED in src/sys/mod.rs");
-    let list = &src[start..start + src[start..].find("];").unwrap()];
-    let names: Vec<String> = list
-        .split("libc::SYS_")
-        .skip(1)
-        .map(|s| {
-            s.chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect()
-        })
+    macro_rules! allowed {
+        ($($name:ident),* $(,)?) => {
+            [$(stringify!($name)),*]
+        };
+    }
+    let names: Vec<String> = include!("../src/sys/allowed.rs")
+        .iter()
+        .map(|n| n.strip_prefix("SYS_").expect("SYS_name").to_string())
         .collect();
-    assert!(names.len() >= 8, "parsed {names:?} from ALLOWED");
+    assert!(names.len() >= 8, "{names:?} from src/sys/allowed.rs");
     names
 }
 

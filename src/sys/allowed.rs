@@ -1,0 +1,23 @@
+// The system calls a running worker makes, most frequent first (the seccomp filter tests them in
+// order). Everything else (open, execve, connect, mmap, ...) kills the process.
+//
+// One expression, `allowed![SYS_name, ..]`, included by src/sys/seccomp.rs, where the macro
+// makes the numbers the filter holds (`libc::SYS_name`), and by tests/lockdown.rs, where it
+// makes the names that strace's record is checked against: both read this one list.
+allowed![
+    SYS_epoll_pwait, // Epoll::wait
+    SYS_recvfrom,    // recv
+    SYS_sendto,      // send
+    SYS_accept4,
+    SYS_close,
+    SYS_epoll_ctl,
+    SYS_write,  // the log, eventfd wake-up
+    SYS_writev, // messages (write_parts)
+    SYS_read,   // signalfd
+    SYS_shutdown,
+    SYS_clock_gettime, // only where the vDSO is missing
+    SYS_wait4,         // reaping workers
+    SYS_kill,          // stopping workers
+    SYS_exit_group,
+    SYS_restart_syscall,
+]

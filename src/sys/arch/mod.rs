@@ -1,0 +1,32 @@
+//! Everything that differs by CPU architecture, one file each, chosen by the table below: the
+//! rest of `sys` never names a register or an instruction. A new architecture is a file that
+//! provides the items re-exported here, and its line in the table.
+//!
+//! - `raw(n, a, b, c, d, e, f)`: one system call with six arguments ([syscall(2)]); the
+//!   kernel's result, -4095..=-1 being `-errno` (where the kernel reports failure otherwise,
+//!   as ppc64 does with a flag, the asm converts). Unused arguments are zero: the kernel
+//!   ignores registers a call does not take. `#[inline(always)]`: it is one instruction.
+//! - `retry(n, a, b, c, d, e)`: system call `n` until it is not interrupted (`EINTR`); the
+//!   kernel's result, as `raw`. Five arguments, not six: then every argument travels in a
+//!   register (no call needs a sixth but `mmap`, which goes through `raw`). The loop is inside
+//!   the asm where the kernel keeps the argument registers: a retry reloads one register, where
+//!   a loop around `raw` keeps a copy of every argument (32 bytes more on x86-64, 16 on
+//!   arm64). `#[inline(never)]`: one copy serves every call site.
+//! - `tinyapi_start` (`global_asm!`, not in test or hosted builds): the program's first
+//!   instructions, which end the frame-pointer chain and call [`super::start::entry`] with the
+//!   initial stack pointer, on a stack aligned as the calling convention wants.
+//! - `AUDIT_ARCH`: the `AUDIT_ARCH_*` value seccomp reports for this build's system call ABI;
+//!   the filter kills calls made through any other.
+//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]).
+//!
+//! Both functions are unsafe with one contract: the arguments must be what system call `n`
+//! expects, pointers to live memory of the size the call reads or writes.
+//!
+//! [syscall(2)]: https://man7.org/linux/man-pages/man2/syscall.2.html
+//! [vdso(7)]: https://man7.org/linux/man-pages/man7/vdso.7.html
+
+#[cfg_attr(target_arch = "x86_64", path = "x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "aarch64.rs")]
+mod cpu;
+
+pub(super) use cpu::{raw, retry, AUDIT_ARCH, VDSO_CLOCK_GETTIME};
