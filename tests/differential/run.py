@@ -1,0 +1,760 @@
+#!/usr/bin/env python3
+"""Differential test of tinyapi's request parsing against h11, a strict HTTP/1.1 parser.
+
+A corpus of requests is generated from RFC 9112's grammar and its known traps (request
+smuggling permutations, obs-fold, bare CR and LF, Host and request-target grammar, methods,
+versions, pipelining, long heads), each tagged with the rule that made it, and then mutated
+(byte flips, insertions, deletions, case changes). Every request is sent over loopback to the
+real release binary and fed to h11; the two must agree on how many requests the bytes hold and
+whether the connection then ends in a rejection, a close or stays open.
+
+A disagreement must be explained by a class of classes.toml (beside this file) that covers its
+direction: the rule that generated the request, or a trap found in its bytes (a mutation can
+make a fragment, a bare CR, an invalid Host...). Any other disagreement fails the run.
+
+    run.py                     # the full corpus (--count 6000)
+    run.py --count 3000        # the bounded run of CI
+    run.py --write-table       # also rewrite results.md from this run
+    run.py --show CLASS        # print the disagreements of one class
+
+Needs h11 (tests/differential/requirements.txt); .ci/run installs it into target/diff-venv.
+"""
+
+import argparse
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import h11
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BINARY = ROOT / "target/x86_64-unknown-linux-musl/release/tinyapi"
+CLASSES = HERE / "classes.toml"
+TABLE = HERE / "results.md"
+
+# tinyapi's read buffer (src/http.rs HEAD_MAX): a longer head is refused (414 or 431).
+HEAD_MAX = 8192
+# Statuses that answer a request tinyapi parsed: served, 404, 405 and 501 keep the connection
+# (an unrecognised method is a well-formed request, RFC 9110 §15.6.2). Every other status is a
+# rejection that closes it.
+ACCEPTED = {200, 404, 405, 501}
+# /panic ends the server: no generated or mutated request may name it.
+FORBIDDEN = re.compile(rb"(?i)pan(ic|%)|p%|%70")
+
+# Outcome of one connection: (requests accepted, how it ended). "open": the bytes ended with
+# no verdict (complete requests only, or a head still incomplete); "close": a request asked to
+# close (Connection: close, HTTP/1.0) and was served; "reject": a request was refused.
+OPEN, CLOSE, REJECT = "open", "close", "reject"
+# h11 checks a head only once it is complete: "partial" is an incomplete head h11 is waiting on.
+# tinyapi refuses invalid bytes as they arrive, or waits too ("open").
+PARTIAL = "partial"
+
+
+# Generation ------------------------------------------------------------------------------------
+
+CRLF = b"\r\n"
+
+
+def head(line, fields, eol=CRLF, body=b""):
+    """A request: its request line, field lines (name, value) or raw lines, a blank line, body."""
+    out = line + eol
+    for f in fields:
+        out += (f if isinstance(f, bytes) else f[0] + b": " + f[1]) + eol
+    return out + eol + body
+
+
+def get(target=b"/", method=b"GET", version=b"HTTP/1.1", fields=((b"Host", b"tinyapi"),), **kw):
+    return head(method + b" " + target + b" " + version, list(fields), **kw)
+
+
+HOST = (b"Host", b"tinyapi")
+PATHS = [b"/", b"/alwaysok", b"/healthcheck", b"/nope", b"/a/b/c", b"/alwaysok/"]
+KNOWN = [b"POST", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"PATCH"]
+UNRESERVED = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"
+SUB_DELIMS = b"!$&'()*+,;="
+PCHAR = UNRESERVED + SUB_DELIMS + b":@"
+# Bytes outside pchar, "/" and "?" that a lenient parser might let into a target.
+NOT_PCHAR = b'"<>\\^`{|}% '
+TOKEN = UNRESERVED.replace(b".", b"") + b"!#$%&'*+.^_`|~"
+
+
+def pick(rng, seq):
+    return seq[rng.randrange(len(seq))]
+
+
+def word(rng, alphabet, lo, hi):
+    return bytes(pick(rng, alphabet) for _ in range(rng.randint(lo, hi)))
+
+
+def pct(rng):
+    return b"%" + bytes(pick(rng, b"0123456789ABCDEFabcdef") for _ in range(2))
+
+
+def valid_path(rng):
+    segs = []
+    for _ in range(rng.randint(0, 4)):
+        s = b"".join(pct(rng) if rng.random() < 0.15 else word(rng, PCHAR, 1, 1)
+                     for _ in range(rng.randint(0, 6)))
+        segs.append(s)
+    p = b"/" + b"/".join(segs)
+    if rng.random() < 0.4:
+        p += b"?" + word(rng, PCHAR + b"/?", 0, 10)
+    return p
+
+
+def rules(rng):
+    """Every generation rule: its class and the requests it makes (deterministic for rng)."""
+    r = defaultdict(list)
+
+    # Well-formed requests that both must serve.
+    for p in PATHS:
+        for m in (b"GET", b"HEAD"):
+            for v in (b"HTTP/1.1", b"HTTP/1.0"):
+                r["valid"].append(get(p, m, v))
+    for _ in range(40):
+        fields = [HOST] + rng.sample([(b"User-Agent", b"diff/1"), (b"Accept", b"*/*"),
+                                      (b"X-Empty", b""), (b"X-Tab", b"\ta\tb\t"),
+                                      (b"Accept-Encoding", b"gzip, br"),
+                                      (b"X-Obs-Text", b"caf\xe9"), (b"Expect", b"100-continue"),
+                                      (b"Connection", b"keep-alive")], rng.randint(0, 4))
+        rng.shuffle(fields)
+        r["valid"].append(get(valid_path(rng), pick(rng, [b"GET", b"HEAD"]), fields=fields))
+    for _ in range(40):
+        r["target-origin"].append(get(valid_path(rng)))
+    r["target-origin"] += [get(b"//double"), get(b"/?"), get(b"/??"), get(b"/a?b/c?d"),
+                           get(b"/%41%2f"), get(b"/@:!$&'()*+,;=")]
+    r["connection"] += [get(fields=[HOST, (b"Connection", b"close")]),
+                        get(version=b"HTTP/1.0", fields=[(b"Connection", b"keep-alive")]),
+                        get(fields=[HOST, (b"Connection", b"TE, close")]),
+                        get(fields=[HOST, (b"Connection", b"Close")])]
+
+    # Methods (RFC 9110 §9): defined ones on served paths get 405, others 501, all parsed.
+    for m in KNOWN:
+        for p in (b"/", b"/alwaysok", b"/nope"):
+            r["method-defined"].append(get(p, m))
+    r["method-defined"].append(get(b"*", b"OPTIONS"))
+    for m in (b"get", b"Get", b"GETT", b"FOO", b"M-SEARCH", b"PROPFIND", b"X!#$%&'*+.^_`|~",
+              b"BREW", b"head"):
+        r["method-unrecognised"].append(get(b"/", m))
+    for m in (b"GE(T", b"GET/", b"G@T", b"G\"T", b"GE\x7fT", b"G\xc3\xa9T", b"[GET]", b"GE:T"):
+        r["method-invalid"].append(get(b"/", m))
+    r["method-connect-origin"] += [get(b"/", b"CONNECT"), get(b"/alwaysok", b"CONNECT")]
+    r["method-connect"] += [get(b"tinyapi:443", b"CONNECT"), get(b"[::1]:80", b"CONNECT")]
+
+    # Versions (RFC 9112 §2.3, RFC 9110 §2.5, §15.6.6).
+    for v in (b"HTTP/1.2", b"HTTP/1.5", b"HTTP/1.9"):
+        r["version-later-minor"].append(get(version=v))
+    for v in (b"HTTP/0.9", b"HTTP/0.0", b"HTTP/2.0", b"HTTP/3.0", b"HTTP/9.9", b"HTTP/2.1"):
+        r["version-other"].append(get(version=v))
+    for v in (b"HTTP/1", b"HTTP/1.1.1", b"http/1.1", b"HTTP/11", b"HTTP/1.x", b"HTTP/ 1.1",
+              b"HTTPS/1.1", b"HTTP/1.", b"HTTP/.1", b"HTTP/1,1", b"HTTP1.1", b""):
+        r["version-malformed"].append(get(version=v))
+    r["version-malformed"].append(b"GET /\r\n\r\n")  # HTTP/0.9's simple request
+
+    # Request-target (RFC 9112 §3.2).
+    for _ in range(30):
+        p = bytearray(valid_path(rng))
+        p.insert(rng.randint(1, len(p)), pick(rng, NOT_PCHAR))
+        r["target-invalid-char"].append(get(bytes(p)))
+    r["target-invalid-char"] += [get(b"/%"), get(b"/%4"), get(b"/%G1"), get(b"/a%zz"),
+                                 get(b"/caf\xc3\xa9"), get(b"/\x80"), get(b"/\xff"),
+                                 get(b"noslash"), get(b"?q")]
+    r["target-fragment"] += [get(b"/#"), get(b"/a#b"), get(b"/?q#f"), get(b"#"), get(b"/#/"),
+                             get(b"http://tinyapi/#f"), get(b"/alwaysok#")]
+    for t in (b"http://tinyapi/", b"http://tinyapi", b"HTTP://tinyapi/alwaysok",
+              b"https://tinyapi:8080/a?b", b"http://[::1]/", b"http://127.0.0.1:80",
+              b"http://tinyapi:/", b"hTTpS://a.b-c_d~/x", b"http://%41/", b"http://tinyapi?q"):
+        r["target-absolute"].append(get(t))
+    for t in (b"http://user@tinyapi/", b"http://u:p@tinyapi/", b"http:///alwaysok", b"http://",
+              b"http://:80/", b"ftp://tinyapi/", b"file:///etc/passwd", b"http:/tinyapi/",
+              b"http:tinyapi/", b"http://tinyapi:8x/", b"http://[::1/", b"http://::1/",
+              b"http://tinyapi:80:80/", b"h ttp://x/", b"ws://tinyapi/", b"http://ti nyapi/",
+              b"http://tinyapi/a b", b"http://@tinyapi/", b"http://[v1.x]/",
+              b"http//tinyapi/"):
+        r["target-absolute-invalid"].append(get(t))
+    r["target-star"] += [get(b"*"), get(b"*", b"HEAD"), get(b"*", b"POST"), get(b"*/")]
+    r["target-authority"] += [get(b"tinyapi:80"), get(b"tinyapi:443", b"HEAD"),
+                              get(b"127.0.0.1:8080", b"OPTIONS")]
+    for n in (HEAD_MAX - 200, HEAD_MAX - 40):
+        r["target-long-fits"].append(get(b"/" + b"a" * n))
+    for n in (HEAD_MAX, HEAD_MAX + 100, 12000, 15000):
+        r["target-long"].append(get(b"/" + b"a" * n))
+    r["head-long"] += [get(fields=[HOST, (b"X-Big", b"v" * n)]) for n in (8200, 10000, 15000)]
+    r["head-long"].append(get(fields=[HOST] + [(b"X-%d" % i, b"v" * 100) for i in range(90)]))
+    r["head-many-lines"] += [get(fields=[HOST] + [(b"X-%d" % i, b"v") for i in range(n)])
+                             for n in (64, 70, 100)]
+
+    # Host (RFC 9112 §3.2, RFC 9110 §7.2).
+    for h in (b"tinyapi", b"tinyapi:8080", b"127.0.0.1", b"[::1]", b"[::1]:80", b"",
+              b"a.b-c_d~!$&'()*+,;=", b"%41", b"TINYAPI", b"tinyapi:", b"[v7.abc]"):
+        r["host"].append(get(fields=[(b"Host", h)]))
+    for h in (b"a b", b"a/b", b"a@b", b"[::1", b"::1", b"a:b:c", b"a:8x", b"a#", b"a?x",
+              b"a\\b", b"a%", b"a%zz", b"[::g]", b"a]", b"a\"b", b"a:-1", b"a<b>"):
+        r["host-invalid"].append(get(fields=[(b"Host", h)]))
+    r["host-missing"] += [get(fields=[]), get(fields=[(b"Hostname", b"a")]),
+                          get(fields=[(b"X-Host", b"a")])]
+    r["host-missing-http10"] += [get(version=b"HTTP/1.0", fields=[])]
+    r["host-duplicate"] += [get(fields=[HOST, HOST]), get(fields=[HOST, (b"host", b"other")]),
+                            get(fields=[HOST, (b"HOST", b"")])]
+    r["host-list"] += [get(fields=[(b"Host", b"a, b")]), get(fields=[(b"Host", b"a,")])]
+
+    # Content-Length (RFC 9112 §6.2, §6.3; RFC 9110 §8.6).
+    for v in (b"0", b"00", b"000000"):
+        r["cl-zero"].append(get(fields=[HOST, (b"Content-Length", v)]))
+    for n in (1, 5, 17):
+        body = b"x" * n
+        r["cl-body"].append(get(fields=[HOST, (b"Content-Length", b"%d" % n)], body=body))
+        r["cl-body"].append(get(b"/nope", b"POST", fields=[HOST, (b"Content-Length", b"%d" % n)],
+                                body=body) + get())
+        r["cl-body"].append(get(fields=[HOST, (b"Content-Length", b"0%d" % n)], body=body))
+    for v in (b"+1", b"-1", b"1a", b"", b" ", b"0x1", b"1.0", b"1 1", b"1e1", b"\xd9\xa1",
+              b"99999999999999999999999", b"0 0"):
+        r["cl-invalid"].append(get(fields=[HOST, (b"Content-Length", v)]))
+    for v in (b"0, 0", b"0,0", b"1, 1", b"0,"):
+        r["cl-list"].append(get(fields=[HOST, (b"Content-Length", v)], body=b"x" * (v[0] - 48)))
+    r["cl-duplicate"] += [get(fields=[HOST, (b"Content-Length", b"0"), (b"Content-Length", b"0")]),
+                          get(fields=[HOST, (b"Content-Length", b"1"), (b"Content-Length", b"1")],
+                              body=b"x"),
+                          get(fields=[HOST, (b"Content-Length", b"0"), (b"content-length", b"00")]),
+                          get(fields=[HOST, (b"Content-Length", b"0"), (b"Content-Length", b"5")],
+                              body=b"xxxxx")]
+
+    # Transfer-Encoding (RFC 9112 §6.1, §6.3; the smuggling permutations).
+    chunked = b"1\r\nx\r\n0\r\n\r\n"
+    for v in (b"chunked", b"Chunked", b"CHUNKED", b"gzip, chunked", b"identity, chunked"):
+        r["te-chunked"].append(get(fields=[HOST, (b"Transfer-Encoding", v)], body=chunked))
+    for v in (b"chunked, identity", b"identity", b"foo", b"chunked, chunked", b"chunked,",
+              b"chunked;q=1", b"chunk", b"\"chunked\"", b"chunked\x0b", b"", b"x chunked",
+              b"chunked , chunked", b"gzip"):
+        r["te-other"].append(get(fields=[HOST, (b"Transfer-Encoding", v)], body=chunked))
+    r["te-repeated"] += [get(fields=[HOST, (b"Transfer-Encoding", b"chunked"),
+                                     (b"Transfer-Encoding", b"chunked")], body=chunked),
+                         get(fields=[HOST, (b"Transfer-Encoding", b"gzip"),
+                                     (b"Transfer-Encoding", b"chunked")], body=chunked),
+                         get(fields=[HOST, (b"Transfer-Encoding", b"chunked"),
+                                     (b"Transfer-Encoding", b"identity")], body=chunked)]
+    for cl in (b"0", b"1", b"4"):
+        for te in (b"chunked", b"identity", b"chunked, identity"):
+            for order in (0, 1):
+                f = [(b"Content-Length", cl), (b"Transfer-Encoding", te)]
+                r["te-cl"].append(get(fields=[HOST] + (f if order else f[::-1]), body=chunked))
+    r["te-http10"].append(get(version=b"HTTP/1.0", fields=[(b"Transfer-Encoding", b"chunked")],
+                              body=chunked))
+    r["te-smuggle-ws"] += [get(fields=[HOST, b"Transfer-Encoding: \tchunked"], body=chunked),
+                           get(fields=[HOST, b"Transfer-Encoding:chunked"], body=chunked),
+                           get(fields=[HOST, b"Transfer-Encoding:  chunked  "], body=chunked),
+                           get(fields=[HOST, b"Transfer-Encoding:\x0bchunked"], body=chunked),
+                           get(fields=[HOST, b"Transfer-Encoding:\x0cchunked"], body=chunked),
+                           get(fields=[HOST, b"Transfer_Encoding: chunked"], body=chunked),
+                           get(fields=[HOST, b"Transfer-Encodin: chunked"], body=chunked)]
+
+    # Field syntax (RFC 9112 §5, §2.2; RFC 9110 §5.5).
+    for n in (b"Host", b"Content-Length", b"Transfer-Encoding", b"X"):
+        for ws in (b" ", b"\t", b"  "):
+            r["ws-before-colon"].append(get(fields=[HOST, n + ws + b": 0"] if n != b"Host"
+                                            else [n + ws + b": tinyapi"]))
+    r["obs-fold"] += [get(fields=[HOST, b"X: a", b" b"]), get(fields=[HOST, b"X: a", b"\tb"]),
+                      get(fields=[b"Host:", b" tinyapi"]),
+                      get(fields=[HOST, b"Transfer-Encoding: identity", b" chunked"],
+                          body=chunked),
+                      get(fields=[HOST, b"Content-Length:", b" 0"]),
+                      get(fields=[b" X: leading", HOST])]
+    r["header-name-invalid"] += [get(fields=[HOST, b"X(Y): z"]), get(fields=[HOST, b"X Y: z"]),
+                                 get(fields=[HOST, b": z"]), get(fields=[HOST, b"X\x00: z"]),
+                                 get(fields=[HOST, b"X\xe9: z"]), get(fields=[HOST, b"no-colon"]),
+                                 get(fields=[HOST, b"X\"Y: z"]), get(fields=[HOST, b"[X]: z"])]
+    for c in (1, 8, 11, 12, 27, 31, 127):
+        r["ctl-in-value"].append(get(fields=[HOST, (b"X", b"a%cb" % c)]))
+    r["nul-in-value"] += [get(fields=[HOST, (b"X", b"a\x00b")]), get(fields=[(b"Host", b"a\x00")])]
+    r["bare-cr"] += [get(fields=[HOST, (b"X", b"a\rb")]), b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+                     get(b"/a\rb"), b"GET / HTTP/1.1\r\nHost: a\r\r\n\r\n",
+                     b"GET / HTTP/1.1\r\nHost: a\r\n\r\r\n"]
+    r["bare-lf"] += [get(eol=b"\n"), get(b"/alwaysok", b"HEAD", eol=b"\n"),
+                     b"GET / HTTP/1.1\nHost: a\r\n\r\n", b"GET / HTTP/1.1\r\nHost: a\n\r\n",
+                     b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+                     get(fields=[HOST, (b"Content-Length", b"0")], eol=b"\n") + get()]
+    r["request-line-ws"] += [b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",
+                             b"GET\t/\tHTTP/1.1\r\nHost: a\r\n\r\n",
+                             b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
+                             b" GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                             b"GET /  HTTP/1.1\r\nHost: a\r\n\r\n",
+                             b"GET / HTTP/1.1 x\r\nHost: a\r\n\r\n",
+                             b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"]
+    r["leading-empty-lines"] += [CRLF + get(), CRLF * 3 + get(), b"\n" + get(),
+                                 get() + CRLF + get(), get() + CRLF * 2 + get()]
+    r["empty-lines-only"] += [CRLF, CRLF * 4, b"\n\n"]
+    r["field-value-ws"] += [get(fields=[(b"Host", b" tinyapi ")]),
+                            get(fields=[(b"Host", b"\ttinyapi\t")]),
+                            get(fields=[HOST, (b"Content-Length", b" 0 ")])]
+
+    # Pipelines: several requests in one write, possibly with a bad one among them.
+    singles = [get(), get(b"/alwaysok", b"HEAD"), get(b"/nope"), get(b"/", b"POST"),
+               get(b"/", b"FOO"), get(b"/healthcheck"),
+               get(version=b"HTTP/1.0", fields=[(b"Connection", b"keep-alive")])]
+    bads = [get(b"/#"), get(fields=[HOST, HOST]), get(fields=[HOST, b"X: a", b" b"]),
+            get(fields=[HOST, (b"Content-Length", b"1")], body=b"x"), get(version=b"HTTP/2.0"),
+            get(fields=[HOST, (b"Transfer-Encoding", b"chunked")], body=chunked)]
+    for _ in range(40):
+        reqs = [pick(rng, singles) for _ in range(rng.randint(2, 6))]
+        r["pipeline"].append(b"".join(reqs))
+    for _ in range(20):
+        reqs = [pick(rng, singles) for _ in range(rng.randint(1, 4))]
+        reqs.insert(rng.randint(0, len(reqs)), pick(rng, bads))
+        r["pipeline-with-bad"].append(b"".join(reqs))
+    for _ in range(6):
+        reqs = [pick(rng, singles) for _ in range(rng.randint(1, 3))]
+        reqs.insert(rng.randint(0, len(reqs) - 1), get(fields=[HOST, (b"Connection", b"close")]))
+        r["pipeline-close"].append(b"".join(reqs))
+
+    # Incomplete heads: the bytes end before the blank line.
+    for cut in (1, 3, 5, 14, 16, 20, 27):
+        r["incomplete"].append(get()[:cut])
+    r["incomplete"].append(get() + get()[:10])
+    return r
+
+
+def mutate(rng, data):
+    """One mutation of data: (operation, new bytes)."""
+    op = pick(rng, ["flip", "insert", "delete", "case", "eol", "dup-line"])
+    b = bytearray(data)
+    interesting = b" \t\r\n\x00:#%/?@[]\x0b,;\"\x7f\xff" + bytes([rng.randrange(256)])
+    i = rng.randrange(len(b)) if b else 0
+    if op == "flip" and b:
+        b[i] = pick(rng, interesting)
+    elif op == "insert":
+        b[i:i] = bytes([pick(rng, interesting)]) * rng.choice([1, 1, 1, 2])
+    elif op == "delete" and b:
+        del b[i:i + rng.choice([1, 1, 2, 4])]
+    elif op == "case":
+        letters = [j for j, c in enumerate(b) if 65 <= c <= 90 or 97 <= c <= 122]
+        for j in rng.sample(letters, min(len(letters), rng.randint(1, 3))):
+            b[j] ^= 0x20
+    elif op == "eol":
+        ends = [m.start() for m in re.finditer(rb"\r\n", bytes(b))]
+        if ends:
+            j = pick(rng, ends)
+            b[j:j + 2] = pick(rng, [b"\n", b"\r", b"\n\r", b"\r\r\n", b"\r\n "])
+    else:
+        lines = bytes(b).split(CRLF)
+        if len(lines) > 2:
+            j = rng.randrange(1, len(lines) - 1)
+            lines.insert(j, lines[j])
+        b = bytearray(CRLF.join(lines))
+    return op, bytes(b)
+
+
+def corpus(seed, count):
+    """count cases (class, rule, bytes): every generated request once, then mutants of them."""
+    rng = random.Random(seed)
+    base = [(cls, cls, d) for cls, ds in rules(rng).items() for d in ds]
+    base = [c for c in base if not FORBIDDEN.search(c[2])]
+    cases = base[:count]
+    while len(cases) < count:
+        cls, _, data = pick(rng, base)
+        op, data = mutate(rng, data)
+        if not FORBIDDEN.search(data):
+            cases.append(("mutated", "%s(%s)" % (op, cls), data))
+    return cases
+
+
+# The reference -----------------------------------------------------------------------------
+
+def reference(data):
+    """h11 as a server reading data: (requests it completed, how the connection ended)."""
+    c = h11.Connection(h11.SERVER)
+    c.receive_data(data)
+    n = 0
+    try:
+        while True:
+            e = c.next_event()
+            if e is h11.NEED_DATA:
+                return n, PARTIAL if c.trailing_data[0] else OPEN
+            if e is h11.PAUSED or isinstance(e, h11.ConnectionClosed):
+                return n, OPEN
+            if isinstance(e, h11.EndOfMessage):
+                n += 1
+                # 404: a status that neither switches protocols (CONNECT, Upgrade) nor closes.
+                c.send(h11.Response(status_code=404, headers=[(b"Content-Length", b"0")]))
+                c.send(h11.EndOfMessage())
+                if c.our_state is h11.MUST_CLOSE:
+                    return n, CLOSE
+                c.start_next_cycle()
+    except h11.RemoteProtocolError:
+        return n, REJECT
+
+
+# tinyapi ---------------------------------------------------------------------------------------
+
+class Server:
+    """The release binary on a loopback port chosen by the kernel; restarted if it dies."""
+
+    def __init__(self):
+        self.proc = None
+        self.restarts = -1
+        self.start()
+
+    def start(self):
+        self.restarts += 1
+        self.proc = subprocess.Popen(
+            [str(BINARY), "--listen", "127.0.0.1:0", "--quiet", "--workers", "2"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r" listening on 127\.0\.0\.1:(\d+) ", line)
+        if not m:
+            raise SystemExit("tinyapi did not start: %r" % line)
+        self.port = int(m.group(1))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
+
+def exchange(port, data, timeout=10.0):
+    """Sends data on a new connection, ends the sending side, returns all that came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the end of the bytes; what it answered is still to read
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except ConnectionResetError:
+            pass
+        return got
+
+
+def parse_responses(raw):
+    """The (status, closes) of each response in raw. A HEAD answer carries Content-Length but no
+    body: a body never starts with a status line, so one that does is the next response."""
+    out, i = [], 0
+    while i < len(raw):
+        end = raw.find(b"\r\n\r\n", i)
+        if end < 0:
+            raise ValueError("truncated response head: %r" % raw[i:])
+        head_ = raw[i:end].decode("latin-1")
+        status = int(head_.split(" ", 2)[1])
+        length = int(re.search(r"(?im)^content-length: *(\d+)", head_).group(1))
+        closes = re.search(r"(?im)^connection: *close", head_) is not None
+        out.append((status, closes))
+        i = end + 4
+        if not raw.startswith(b"HTTP/1.1 ", i):
+            i += length
+    return out
+
+
+def tinyapi(server, data):
+    raw = exchange(server.port, data)
+    n = 0
+    for status, closes in parse_responses(raw):
+        if status not in ACCEPTED:
+            return (n, REJECT), status
+        n += 1
+        if closes:
+            return (n, CLOSE), status
+    return (n, OPEN), None
+
+
+# Comparison and classification --------------------------------------------------------------
+
+def compare(t, ref):
+    """None when tinyapi's outcome t matches h11's ref, else the direction of the disagreement:
+    tinyapi-stops (it served fewer requests, or as many and then refused where h11 did not),
+    reference-stops (the reverse) or close-differs (the same requests served, one side keeping
+    the connection)."""
+    (tn, te), (rn, re_) = t, ref
+    if re_ == PARTIAL and tn == rn and te in (OPEN, REJECT):
+        # Both wait for the end of the head, or tinyapi has already seen it is invalid.
+        return None if te == OPEN else "tinyapi-stops"
+    if (tn, te) == (rn, re_):
+        return None
+    if tn != rn:
+        return "tinyapi-stops" if tn < rn else "reference-stops"
+    if CLOSE in (te, re_):
+        # One side closed after the last request both served; the other read on.
+        return "close-differs"
+    if te == REJECT or re_ == REJECT:
+        return "tinyapi-stops" if te == REJECT else "reference-stops"
+    return "close-differs"
+
+
+TOKEN_RE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+DEFINED = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE",
+           b"PATCH"}
+PCHAR_RE = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+ORIGIN_RE = re.compile(rb"(?:/" + PCHAR_RE + rb"*)+(?:\?(?:" + PCHAR_RE + rb"|[/?])*)?")
+REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
+IP_LITERAL = rb"\[[0-9A-Fa-f:.]+\]|\[[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
+HOST_RE = re.compile(rb"(?:" + IP_LITERAL + rb"|" + REG_NAME + rb")(?::[0-9]*)?")
+ABSOLUTE_RE = re.compile(rb"(?i:https?)://(?:" + IP_LITERAL + rb"|" + REG_NAME + rb")(?::[0-9]*)?"
+                         rb"(?:(?:/" + PCHAR_RE + rb"*)*)(?:\?(?:" + PCHAR_RE + rb"|[/?])*)?")
+
+
+def traps(data):
+    """The classes of classes.toml whose trap is in data: what can explain a disagreement about a
+    mutated request. Each check looks for one feature and knows nothing of the others."""
+    found = set()
+    if b"HTTP/1.0" in data and b"keep-alive" in data.lower():
+        found.add("http10-keep-alive")
+    if data[:1] in (b"\r", b"\n") or re.search(rb"\n\r?\n\r?\n.", data, re.S):
+        found.add("leading-empty-lines" if data.lstrip(b"\r\n") else "empty-lines-only")
+    if re.search(rb"(?:^|\n\r?\n)[\r\n]+$", data):
+        # Empty lines, or the start of one, after the last request: no request line yet.
+        found.add("empty-lines-only")
+    if re.search(rb"(?<!\r)\n", data):
+        found.add("bare-lf")
+    if re.search(rb"\r(?!\n)", data):
+        found.add("bare-cr")
+    for m in re.finditer(rb"(?:^|\r?\n)\r?\n?([^\r\n]*)", data):
+        line = m.group(1)
+        parts = line.split(b" ")
+        if len(parts) == 3 and parts[2].startswith(b"HTTP/"):
+            method, target, version = parts
+            if not TOKEN_RE.fullmatch(method):
+                found.add("method-invalid")
+            elif method not in DEFINED:
+                found.add("method-unrecognised")
+            v = re.fullmatch(rb"HTTP/([0-9])\.([0-9])", version)
+            if not v:
+                found.add("version-malformed")
+            elif v.group(1) != b"1":
+                found.add("version-other")
+            elif v.group(2) not in b"01":
+                found.add("version-later-minor")
+            if b"#" in target:
+                found.add("target-fragment")
+            if len(target) > HEAD_MAX - 20:
+                found.add("target-long")
+            if method == b"CONNECT":
+                if re.fullmatch(rb"(?:" + IP_LITERAL + rb"|" + REG_NAME + rb"):[0-9]+", target):
+                    found.add("method-connect")
+                else:
+                    found.add("method-connect-origin")
+            elif target == b"*":
+                if method != b"OPTIONS":
+                    found.add("target-star")
+            elif target[:1] == b"/":
+                if not ORIGIN_RE.fullmatch(target):
+                    found.add("target-invalid-char")
+            elif re.match(rb"(?i)[a-z][a-z0-9+.-]*:", target) and b"/" in target:
+                if not ABSOLUTE_RE.fullmatch(target):
+                    found.add("target-absolute-invalid")
+            elif re.fullmatch(rb"[^/?#]*:[0-9]*", target):
+                found.add("target-authority")
+            else:
+                found.add("target-invalid-char")
+        elif line[:1] not in (b" ", b"\t") and len(parts) > 1 and parts[-1].startswith(b"HTTP"):
+            found.add("request-line-ws")
+    lines = re.split(rb"\r?\n", data)
+    hosts = Counter()
+    for i, line in enumerate(lines):
+        if line[:1] in (b" ", b"\t") and i > 0 and lines[i - 1]:
+            found.add("obs-fold")
+        name, colon, value = line.partition(b":")
+        if not colon or (len(line.split(b" ")) == 3 and b" HTTP/" in line):
+            continue
+        if name[-1:] in (b" ", b"\t"):
+            found.add("ws-before-colon")
+        if not TOKEN_RE.fullmatch(name.strip()):
+            found.add("header-name-invalid")
+        value = value.strip(b" \t")
+        if b"\x00" in value:
+            found.add("nul-in-value")
+        if re.search(rb"[\x01-\x08\x0a-\x1f\x7f]", value):
+            found.add("ctl-in-value")
+        key = name.strip().lower()
+        if key == b"host":
+            if not HOST_RE.fullmatch(value):
+                found.add("host-invalid")
+        elif key == b"content-length":
+            if not re.fullmatch(rb"[0-9]+", value):
+                found.add("cl-list" if b"," in value else "cl-invalid")
+            elif int(value):
+                found.add("cl-body")
+            if re.search(rb"(?i)\ntransfer-encoding", data):
+                found.add("te-cl")
+        elif key == b"transfer-encoding":
+            codings = [c.strip(b" \t").lower() for c in value.split(b",")]
+            found.add("te-chunked" if codings[-1] == b"chunked" and codings.count(b"chunked") == 1
+                      else "te-other")
+        hosts[key] += 1
+    if hosts[b"host"] > 1:
+        found.add("host-duplicate")
+    if hosts[b"content-length"] > 1:
+        found.add("cl-duplicate")
+    if hosts[b"transfer-encoding"] > 1:
+        found.add("te-repeated")
+    if re.search(rb" HTTP/1\.[1-9]\r?\n", data) and hosts[b"host"] == 0:
+        found.add("host-missing")
+    if len(data) > HEAD_MAX:
+        found.add("head-long")
+    if sum(1 for line in lines if b":" in line) > 64:
+        found.add("head-many-lines")
+    return found
+
+
+def load_classes():
+    with open(CLASSES, "rb") as f:
+        doc = tomllib.load(f)
+    return doc["class"], doc.get("pending", {})
+
+
+def explain(case, d, ref, classes, pending):
+    """The class (and whether it is pending) that explains disagreement direction d, or None."""
+    cls, _, data = case
+    candidates = [cls] + sorted(traps(data))
+    if ref[1] == PARTIAL:
+        candidates.append("head-incomplete")
+    for c in candidates:
+        if d in classes.get(c, {}).get("directions", []):
+            return c, False
+    for c in candidates:
+        if d in pending.get(c, {}).get("directions", []):
+            return c, True
+    return None, False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=6000, help="requests in the corpus")
+    ap.add_argument("--seed", type=int, default=9112)
+    ap.add_argument("--time-limit", type=float, default=0, help="stop sending after S seconds")
+    ap.add_argument("--jobs", type=int, default=8, help="connections at once")
+    ap.add_argument("--write-table", action="store_true", help="rewrite " + TABLE.name)
+    ap.add_argument("--show", metavar="CLASS", help="print the disagreements explained by CLASS")
+    ap.add_argument("--verbose", action="store_true", help="print every unclassified one")
+    ap.add_argument("--strict", action="store_true",
+                    help="pending classes (classes.toml [pending]) fail the run too")
+    args = ap.parse_args()
+
+    classes, pending = load_classes()
+    cases = corpus(args.seed, args.count)
+    server = Server()
+    started = time.monotonic()
+    results = []
+
+    def one(case):
+        if args.time_limit and time.monotonic() - started > args.time_limit:
+            return None
+        return case, tinyapi(server, case[2]), reference(case[2])
+
+    try:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            for res in pool.map(one, cases):
+                if res is None:
+                    continue
+                if not server.alive():
+                    raise SystemExit("tinyapi died at %r" % (res[0][2][:200],))
+                results.append(res)
+    finally:
+        server.stop()
+    elapsed = time.monotonic() - started
+
+    per_rule = Counter(c[0] for c, _, _ in results)
+    agree = Counter()
+    explained = defaultdict(Counter)  # class -> direction -> count
+    examples = defaultdict(list)
+    unexplained = []
+    pend = defaultdict(Counter)
+    for case, (t, status), ref in results:
+        d = compare(t, ref)
+        if d is None:
+            agree[case[0]] += 1
+            continue
+        c, is_pending = explain(case, d, ref, classes, pending)
+        detail = (case, t, status, ref, d)
+        if c is None:
+            unexplained.append(detail)
+            continue
+        (pend if is_pending else explained)[c][d] += 1
+        examples[c].append(detail)
+
+    def show(detail):
+        case, t, status, ref, d = detail
+        return "  %-28s tinyapi %s%s, h11 %s: %r" % (
+            case[1][:28], "%d %s" % t, " (%s)" % status if status else "", "%d %s" % ref,
+            case[2][:160])
+
+    if args.show:
+        for detail in examples.get(args.show, []):
+            print(show(detail))
+    total = len(results)
+    n_dis = total - sum(agree.values())
+    print("differential: %d requests (%d generated, %d mutated) in %.1f s; %d agree, "
+          "%d disagree" % (total, total - per_rule["mutated"], per_rule["mutated"], elapsed,
+                           sum(agree.values()), n_dis))
+    if server.restarts:
+        print("tinyapi was restarted %d times" % server.restarts)
+    for c in sorted(explained):
+        for d, k in sorted(explained[c].items()):
+            print("  %-24s %-18s %5d  %s" % (c, d, k, classes[c]["verdict"]))
+    for c in sorted(pend):
+        for d, k in sorted(pend[c].items()):
+            print("  %-24s %-18s %5d  PENDING: %s" % (c, d, k, pending[c]["why"]))
+    for detail in unexplained if args.verbose else unexplained[:40]:
+        print("UNCLASSIFIED" + show(detail))
+
+    if args.write_table:
+        write_table(args, total, per_rule, agree, explained, pend, classes, pending, elapsed,
+                    len(unexplained))
+    failed = len(unexplained) + (sum(sum(v.values()) for v in pend.values()) if args.strict else 0)
+    print("%d passed, %d failed" % (total - failed, failed))
+    return 1 if failed else 0
+
+
+def write_table(args, total, per_rule, agree, explained, pend, classes, pending, elapsed,
+                unexplained):
+    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    out = ["# Differential test against h11 %s" % h11.__version__, "",
+           "Written by `tests/differential/run.py --write-table` (seed %d, %d requests, "
+           "%d of them mutated; tinyapi at %s, %.0f s). Do not edit: change `classes.toml` and "
+           "rerun." % (args.seed, total, per_rule["mutated"], rev, elapsed), "",
+           "A disagreement is a request on which tinyapi and h11 differ in the number of "
+           "requests served or in how the connection ends (rejected, closed after a served "
+           "request, left open). *tinyapi-stops*: tinyapi serves fewer requests, or as many "
+           "and then refuses where h11 does not; *reference-stops*: the reverse; "
+           "*close-differs*: the same requests served, one side closing. Each is explained by the rule that generated the request or, for a "
+           "mutated one, by a trap found in its bytes.", "",
+           "| class | direction | disagreements | verdict | RFC | why |",
+           "|---|---|---:|---|---|---|"]
+    for c in sorted(set(classes) | set(explained)):
+        spec = classes[c]
+        dirs = sorted(set(spec["directions"]) | set(explained[c]))
+        for d in dirs:
+            out.append("| `%s` | %s | %d | %s | %s | %s |" % (
+                c, d, explained[c][d], spec["verdict"], spec["rfc"], spec["why"]))
+    if pend:
+        out += ["", "## Pending", "",
+                "Disagreements of the parser before its RFC 9112 request-target and field "
+                "checks; they fail `--strict`, and their entries go once the checks are in.", "",
+                "| class | direction | disagreements | why |", "|---|---|---:|---|"]
+        for c in sorted(pend):
+            for d, k in sorted(pend[c].items()):
+                out.append("| `%s` | %s | %d | %s |" % (c, d, k, pending[c]["why"]))
+    out += ["", "## Requests per generation rule", "",
+            "| rule | requests | agree |", "|---|---:|---:|"]
+    for c in sorted(per_rule):
+        out.append("| `%s` | %d | %d |" % (c, per_rule[c], agree[c]))
+    out += ["", "Unclassified disagreements: %d." % unexplained, ""]
+    TABLE.write_text("\n".join(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
