@@ -1,23 +1,25 @@
 #!/usr/bin/env python3
-"""Differential test of tinyapi's request parsing against h11, a strict HTTP/1.1 parser.
+"""Differential test of tinyapi's request parsing against two independent, strict parsers.
 
-A corpus of requests is generated from RFC 9112's grammar and its known traps (request
-smuggling permutations, obs-fold, bare CR and LF, Host and request-target grammar, methods,
-versions, pipelining, long heads), each tagged with the rule that made it, and then mutated
-(byte flips, insertions, deletions, case changes). Every request is sent over loopback to the
-real release binary and fed to h11; the two must agree on how many requests the bytes hold and
-whether the connection then ends in a rejection, a close or stays open.
+The references are h11 (PyPI, pinned in requirements.txt) and Go's net/http server
+(goserver/main.go, built with Debian's golang-go). A corpus of requests is generated from
+RFC 9112's grammar and its known traps (request smuggling permutations, obs-fold, bare CR and
+LF, Host and request-target grammar, methods, versions, pipelining, long heads), each tagged
+with the rule that made it, and then mutated (byte flips, insertions, deletions, case changes,
+line endings, repeated lines). Every request is sent over loopback to the real release binary
+and to each reference; they must agree on how many requests the bytes hold and whether the
+connection then ends in a rejection, a close or stays open.
 
 A disagreement must be explained by a class of classes.toml (beside this file) that covers its
-direction: the rule that generated the request, or a trap found in its bytes (a mutation can
-make a fragment, a bare CR, an invalid Host...). Any other disagreement fails the run.
+direction for that reference: the rule that generated the request, or a trap found in its
+bytes (a mutation can make a fragment, a bare CR, an invalid Host...). Any other disagreement
+fails the run.
 
-    run.py                     # the full corpus (--count 6000)
-    run.py --count 3000        # the bounded run of CI
+    run.py                     # the full corpus (--count 20000)
+    run.py --count 4000        # the bounded run of CI
     run.py --write-table       # also rewrite results.md from this run
     run.py --show CLASS        # print the disagreements of one class
-
-Needs h11 (tests/differential/requirements.txt); .ci/run installs it into target/diff-venv.
+    run.py --reference h11     # h11 only (no Go toolchain needed)
 """
 
 import argparse
@@ -41,6 +43,7 @@ ROOT = HERE.parent.parent
 BINARY = ROOT / "target/x86_64-unknown-linux-musl/release/tinyapi"
 CLASSES = HERE / "classes.toml"
 TABLE = HERE / "results.md"
+GOSERVER = ROOT / "target/diff-goserver"
 
 # tinyapi's read buffer (src/http.rs HEAD_MAX): a longer head is refused (414 or 431).
 HEAD_MAX = 8192
@@ -173,8 +176,10 @@ def rules(rng):
                              get(b"http://tinyapi/#f"), get(b"/alwaysok#")]
     for t in (b"http://tinyapi/", b"http://tinyapi", b"HTTP://tinyapi/alwaysok",
               b"https://tinyapi:8080/a?b", b"http://[::1]/", b"http://127.0.0.1:80",
-              b"http://tinyapi:/", b"hTTpS://a.b-c_d~/x", b"http://%41/", b"http://tinyapi?q"):
+              b"http://tinyapi:/", b"hTTpS://a.b-c_d~/x", b"http://tinyapi?q"):
         r["target-absolute"].append(get(t))
+    r["host-pct-encoded"] += [get(b"http://%41/"), get(b"http://a%2eb:80/x"),
+                              get(fields=[(b"Host", b"%41")]), get(fields=[(b"Host", b"a%2Eb:8")])]
     for t in (b"http://user@tinyapi/", b"http://u:p@tinyapi/", b"http:///alwaysok", b"http://",
               b"http://:80/", b"ftp://tinyapi/", b"file:///etc/passwd", b"http:/tinyapi/",
               b"http:tinyapi/", b"http://tinyapi:8x/", b"http://[::1/", b"http://::1/",
@@ -196,7 +201,7 @@ def rules(rng):
 
     # Host (RFC 9112 §3.2, RFC 9110 §7.2).
     for h in (b"tinyapi", b"tinyapi:8080", b"127.0.0.1", b"[::1]", b"[::1]:80", b"",
-              b"a.b-c_d~!$&'()*+,;=", b"%41", b"TINYAPI", b"tinyapi:", b"a,"):
+              b"a.b-c_d~!$&'()*+,;=", b"TINYAPI", b"tinyapi:", b"a,"):
         r["host"].append(get(fields=[(b"Host", h)]))
     for h in (b"a b", b"a/b", b"a@b", b"[::1", b"::1", b"a:b:c", b"a:8x", b"a#", b"a?x",
               b"a\\b", b"a%", b"a%zz", b"[::g]", b"a]", b"a\"b", b"a:-1", b"a<b>"):
@@ -293,6 +298,10 @@ def rules(rng):
     r["leading-empty-lines"] += [CRLF + get(), CRLF * 3 + get(), b"\n" + get(),
                                  get() + CRLF + get(), get() + CRLF * 2 + get()]
     r["empty-lines-only"] += [CRLF, CRLF * 4, b"\n\n"]
+    for v in (b"100-continue", b"100-Continue"):
+        r["expect"].append(get(fields=[HOST, (b"Expect", v)]))
+    for v in (b"200-ok", b"foo", b"100-continue, foo", b""):
+        r["expect-other"].append(get(fields=[HOST, (b"Expect", v)]))
     r["field-value-ws"] += [get(fields=[(b"Host", b" tinyapi ")]),
                             get(fields=[(b"Host", b"\ttinyapi\t")]),
                             get(fields=[HOST, (b"Content-Length", b" 0 ")])]
@@ -367,9 +376,9 @@ def corpus(seed, count):
     return cases
 
 
-# The reference -----------------------------------------------------------------------------
+# The servers and the references ---------------------------------------------------------------
 
-def reference(data):
+def h11_outcome(data):
     """h11 as a server reading data: (requests it completed, how the connection ended)."""
     c = h11.Connection(h11.SERVER)
     c.receive_data(data)
@@ -393,27 +402,17 @@ def reference(data):
         return n, REJECT
 
 
-# tinyapi ---------------------------------------------------------------------------------------
-
 class Server:
-    """The release binary on a loopback port chosen by the kernel; restarted if it dies."""
+    """A server process on a loopback port chosen by the kernel, read from its first line."""
 
-    def __init__(self):
-        self.proc = None
-        self.restarts = -1
-        self.start()
-
-    def start(self):
-        if not BINARY.exists():
-            raise SystemExit("no %s: build it with cargo build --release" % BINARY)
-        self.restarts += 1
-        self.proc = subprocess.Popen(
-            [str(BINARY), "--listen", "127.0.0.1:0", "--quiet", "--workers", "2"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    def __init__(self, name, argv, port_pattern):
+        self.name = name
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
-        m = re.search(r" listening on 127\.0\.0\.1:(\d+) ", line)
+        m = re.search(port_pattern, line)
         if not m:
-            raise SystemExit("tinyapi did not start: %r" % line)
+            raise SystemExit("%s did not start: %r" % (name, line))
         self.port = int(m.group(1))
 
     def alive(self):
@@ -425,13 +424,32 @@ class Server:
         self.proc.wait(timeout=10)
 
 
+def start_tinyapi():
+    if not BINARY.exists():
+        raise SystemExit("no %s: build it with cargo build --release" % BINARY)
+    return Server("tinyapi", [str(BINARY), "--listen", "127.0.0.1:0", "--quiet", "--workers", "2"],
+                  r" listening on 127\.0\.0\.1:(\d+) ")
+
+
+def start_go():
+    """Builds goserver/ (standard library only, nothing fetched) and starts it."""
+    src = HERE / "goserver"
+    if not GOSERVER.exists() or GOSERVER.stat().st_mtime < (src / "main.go").stat().st_mtime:
+        env = dict(os.environ, GOPROXY="off", GOFLAGS="-mod=mod", CGO_ENABLED="0")
+        try:
+            subprocess.run(["go", "build", "-o", str(GOSERVER), "."], cwd=src, env=env, check=True)
+        except FileNotFoundError:
+            raise SystemExit("no go command: apt-get install golang-go, or --reference h11")
+    return Server("go", [str(GOSERVER)], r"listening on 127\.0\.0\.1:(\d+)")
+
+
 def exchange(port, data, timeout=10.0):
     """Sends data on a new connection, ends the sending side, returns all that came back."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         try:
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
             pass  # refused before the end of the bytes; what it answered is still to read
         got = b""
         try:
@@ -442,35 +460,48 @@ def exchange(port, data, timeout=10.0):
         return got
 
 
+STATUS_LINE = re.compile(rb"HTTP/1\.([01]) (\d{3}) ")
+
+
 def parse_responses(raw):
     """The (status, closes) of each response in raw. A HEAD answer carries Content-Length but no
-    body: a body never starts with a status line, so one that does is the next response."""
+    body: a body never starts with a status line, so one that does is the next response. An
+    answer without Content-Length (Go's refusals) runs to the end. An HTTP/1.0 answer closes
+    unless it says keep-alive (RFC 9112 §9.3)."""
     out, i = [], 0
     while i < len(raw):
+        m = STATUS_LINE.match(raw, i)
         end = raw.find(b"\r\n\r\n", i)
-        if end < 0:
-            raise ValueError("truncated response head: %r" % raw[i:])
+        if not m or end < 0:
+            raise ValueError("not a response: %r" % raw[i:i + 200])
         head_ = raw[i:end].decode("latin-1")
-        status = int(head_.split(" ", 2)[1])
-        length = int(re.search(r"(?im)^content-length: *(\d+)", head_).group(1))
-        closes = re.search(r"(?im)^connection: *close", head_) is not None
-        out.append((status, closes))
+        connection = re.search(r"(?im)^connection: *(.*)$", head_)
+        connection = connection.group(1).strip().lower() if connection else ""
+        closes = connection == "close" or (m.group(1) == b"0" and connection != "keep-alive")
+        out.append((int(m.group(2)), closes))
+        length = re.search(r"(?im)^content-length: *(\d+)", head_)
         i = end + 4
-        if not raw.startswith(b"HTTP/1.1 ", i):
-            i += length
+        if not STATUS_LINE.match(raw, i):
+            i = i + int(length.group(1)) if length else len(raw)
     return out
 
 
-def tinyapi(server, data):
-    raw = exchange(server.port, data)
+def served(server, data, accepted):
+    """(requests answered with a status in accepted, how the connection ended), and the status
+    that ended it."""
     n = 0
-    for status, closes in parse_responses(raw):
-        if status not in ACCEPTED:
+    for status, closes in parse_responses(exchange(server.port, data)):
+        if status not in accepted:
             return (n, REJECT), status
         n += 1
         if closes:
             return (n, CLOSE), status
     return (n, OPEN), None
+
+
+# Go's server answers every request it parses with 200 (goserver/main.go).
+GO_ACCEPTED = {200}
+REFERENCES = ["h11", "go"]
 
 
 # Comparison and classification --------------------------------------------------------------
@@ -557,6 +588,8 @@ def traps(data):
             elif re.match(rb"(?i)[a-z][a-z0-9+.-]*:", target) and b"/" in target:
                 if not ABSOLUTE_RE.fullmatch(target):
                     found.add("target-absolute-invalid")
+                elif b"%" in target.split(b"/")[2]:
+                    found.add("host-pct-encoded")
             elif re.fullmatch(rb"[^/?#]*:[0-9]*", target):
                 found.add("target-authority")
             else:
@@ -581,9 +614,19 @@ def traps(data):
         if re.search(rb"[\x01-\x08\x0a-\x1f\x7f]", value):
             found.add("ctl-in-value")
         key = name.strip().lower()
+        if not key:
+            found.add("header-name-invalid")
         if key == b"host":
             if not HOST_RE.fullmatch(value):
                 found.add("host-invalid")
+            elif b"%" in value:
+                found.add("host-pct-encoded")
+        elif key == b"connection":
+            if not re.fullmatch(rb"[ \t,]*(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+[ \t,]*)*", value):
+                found.add("connection-invalid")
+        elif key == b"expect":
+            if value.lower() != b"100-continue":
+                found.add("expect-other")
         elif key == b"content-length":
             if not re.fullmatch(rb"[0-9]+", value):
                 found.add("cl-list" if b"," in value else "cl-invalid")
@@ -592,6 +635,8 @@ def traps(data):
             if re.search(rb"(?i)\ntransfer-encoding", data):
                 found.add("te-cl")
         elif key == b"transfer-encoding":
+            if re.search(rb" HTTP/1\.0\r?\n", data):
+                found.add("te-http10")
             codings = [c.strip(b" \t").lower() for c in value.split(b",")]
             found.add("te-chunked" if codings[-1] == b"chunked" and codings.count(b"chunked") == 1
                       else "te-other")
@@ -614,7 +659,8 @@ def traps(data):
 def load_classes():
     with open(CLASSES, "rb") as f:
         doc = tomllib.load(f)
-    return doc["class"], doc.get("pending", {})
+    return ({r: doc.get(r, {}).get("class", {}) for r in REFERENCES},
+            {r: doc.get(r, {}).get("pending", {}) for r in REFERENCES})
 
 
 def explain(case, d, ref, classes, pending):
@@ -622,7 +668,8 @@ def explain(case, d, ref, classes, pending):
     cls, _, data = case
     candidates = [cls] + sorted(traps(data))
     if ref[1] == PARTIAL:
-        candidates.append("head-incomplete")
+        # The reference is still waiting for the end of a head tinyapi has refused.
+        candidates.insert(0, "head-incomplete")
     for c in candidates:
         if d in classes.get(c, {}).get("directions", []):
             return c, False
@@ -632,149 +679,193 @@ def explain(case, d, ref, classes, pending):
     return None, False
 
 
+class Tally:
+    """One reference's comparison with tinyapi over the run."""
+
+    def __init__(self, name, classes, pending):
+        self.name, self.classes, self.pending = name, classes, pending
+        self.agree = Counter()              # rule -> requests agreed on
+        self.explained = defaultdict(Counter)  # class -> direction -> count
+        self.pend = defaultdict(Counter)
+        self.examples = defaultdict(list)
+        self.unexplained = []
+        self.served = defaultdict(list)     # class -> its generated requests that both served
+
+    def add(self, case, t, status, ref):
+        d = compare(t, ref)
+        if d is None:
+            self.agree[case[0]] += 1
+            spec = self.classes.get(case[0], {})
+            if (t[1] != REJECT and spec.get("verdict") != "both allowed"
+                    and "tinyapi-stops" in spec.get("directions", [])):
+                # Generated to be refused, yet served as the reference serves it.
+                self.served[case[0]].append(case[2])
+            return
+        c, is_pending = explain(case, d, ref, self.classes, self.pending)
+        detail = (case, t, status, ref, d)
+        if c is None:
+            self.unexplained.append(detail)
+            return
+        (self.pend if is_pending else self.explained)[c][d] += 1
+        self.examples[c].append(detail)
+
+    def show(self, detail):
+        case, t, status, ref, d = detail
+        return "  %-28s tinyapi %s%s, %s %s: %r" % (
+            case[1][:28], "%d %s" % t, " (%s)" % status if status else "", self.name,
+            "%d %s" % ref[:2], case[2][:160])
+
+    def report(self, total, verbose):
+        print("%s: %d agree, %d disagree" % (self.name, sum(self.agree.values()),
+                                             total - sum(self.agree.values())))
+        for c in sorted(self.explained):
+            for d, k in sorted(self.explained[c].items()):
+                print("  %-24s %-16s %5d  %s" % (c, d, k, self.classes[c]["verdict"]))
+        for c in sorted(self.pend):
+            for d, k in sorted(self.pend[c].items()):
+                print("  %-24s %-16s %5d  PENDING: %s" % (c, d, k, self.pending[c]["why"]))
+        for c in sorted(set(self.pending) - set(self.pend)):
+            print("  %-24s no longer disagrees: remove [%s.pending.%s] from %s"
+                  % (c, self.name, c, CLASSES.name))
+        for c, reqs in sorted(self.served.items()):
+            print("  %-24s %5d served, which the class expects refused, e.g. %r"
+                  % (c, len(reqs), reqs[0][:80]))
+        for detail in self.unexplained if verbose else self.unexplained[:40]:
+            print("UNCLASSIFIED" + self.show(detail))
+
+    def failures(self, strict):
+        return len(self.unexplained) + (sum(sum(v.values()) for v in self.pend.values())
+                                        if strict else 0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=6000, help="requests in the corpus")
+    ap.add_argument("--count", type=int, default=20000, help="requests in the corpus")
     ap.add_argument("--seed", type=int, default=9112)
     ap.add_argument("--time-limit", type=float, default=0, help="stop sending after S seconds")
     ap.add_argument("--jobs", type=int, default=8, help="connections at once")
+    ap.add_argument("--reference", default=",".join(REFERENCES),
+                    help="the references, comma-separated (default: %(default)s)")
     ap.add_argument("--write-table", action="store_true", help="rewrite " + TABLE.name)
     ap.add_argument("--show", metavar="CLASS", help="print the disagreements explained by CLASS")
     ap.add_argument("--verbose", action="store_true", help="print every unclassified one")
     ap.add_argument("--strict", action="store_true",
-                    help="pending classes (classes.toml [pending]) fail the run too")
+                    help="pending classes (classes.toml REF.pending) fail the run too")
     args = ap.parse_args()
+    refs = args.reference.split(",")
+    if set(refs) - set(REFERENCES):
+        ap.error("references are %s" % ", ".join(REFERENCES))
 
     classes, pending = load_classes()
+    tallies = {r: Tally(r, classes[r], pending[r]) for r in refs}
     cases = corpus(args.seed, args.count)
-    server = Server()
+    servers = [start_tinyapi()]
+    if "go" in refs:
+        servers.append(start_go())
     started = time.monotonic()
-    results = []
+    per_rule = Counter()
 
     def one(case):
         if args.time_limit and time.monotonic() - started > args.time_limit:
             return None
-        return case, tinyapi(server, case[2]), reference(case[2])
+        t = served(servers[0], case[2], ACCEPTED)
+        outcomes = {"h11": h11_outcome(case[2])}
+        if "go" in refs:
+            outcomes["go"] = served(servers[1], case[2], GO_ACCEPTED)[0]
+            if outcomes["h11"][1] == PARTIAL and outcomes["go"] == (outcomes["h11"][0], REJECT):
+                # Go answers 400 when the connection ends inside a head: it was waiting too.
+                outcomes["go"] = outcomes["h11"]
+        return case, t, outcomes
 
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
             for res in pool.map(one, cases):
                 if res is None:
                     continue
-                if not server.alive():
-                    raise SystemExit("tinyapi died at %r" % (res[0][2][:200],))
-                results.append(res)
+                for s in servers:
+                    if not s.alive():
+                        raise SystemExit("%s died at %r" % (s.name, res[0][2][:200]))
+                case, (t, status), outcomes = res
+                per_rule[case[0]] += 1
+                for r in refs:
+                    tallies[r].add(case, t, status, outcomes[r])
     finally:
-        server.stop()
+        for s in servers:
+            s.stop()
     elapsed = time.monotonic() - started
 
-    per_rule = Counter(c[0] for c, _, _ in results)
-    agree = Counter()
-    explained = defaultdict(Counter)  # class -> direction -> count
-    examples = defaultdict(list)
-    unexplained = []
-    pend = defaultdict(Counter)
-    served = defaultdict(list)  # class -> generated requests of it that tinyapi served
-    for case, (t, status), ref in results:
-        d = compare(t, ref)
-        if d is None:
-            agree[case[0]] += 1
-            spec = classes.get(case[0], {})
-            if (t[1] != REJECT and spec.get("verdict") != "both allowed"
-                    and "tinyapi-stops" in spec.get("directions", [])):
-                # Generated to be refused, yet served like h11 serves it.
-                served[case[0]].append(case[2])
-            continue
-        c, is_pending = explain(case, d, ref, classes, pending)
-        detail = (case, t, status, ref, d)
-        if c is None:
-            unexplained.append(detail)
-            continue
-        (pend if is_pending else explained)[c][d] += 1
-        examples[c].append(detail)
-
-    def show(detail):
-        case, t, status, ref, d = detail
-        return "  %-28s tinyapi %s%s, h11 %s: %r" % (
-            case[1][:28], "%d %s" % t, " (%s)" % status if status else "", "%d %s" % ref,
-            case[2][:160])
-
-    if args.show:
-        for detail in examples.get(args.show, []):
-            print(show(detail))
-    total = len(results)
-    n_dis = total - sum(agree.values())
-    print("differential: %d requests (%d generated, %d mutated) in %.1f s; %d agree, "
-          "%d disagree" % (total, total - per_rule["mutated"], per_rule["mutated"], elapsed,
-                           sum(agree.values()), n_dis))
-    if server.restarts:
-        print("tinyapi was restarted %d times" % server.restarts)
-    for c in sorted(explained):
-        for d, k in sorted(explained[c].items()):
-            print("  %-24s %-18s %5d  %s" % (c, d, k, classes[c]["verdict"]))
-    for c in sorted(pend):
-        for d, k in sorted(pend[c].items()):
-            print("  %-24s %-18s %5d  PENDING: %s" % (c, d, k, pending[c]["why"]))
-    for c in sorted(set(pending) - set(pend)):
-        print("  %-24s no longer disagrees: remove [pending.%s] from %s" % (c, c, CLASSES.name))
-    for c, reqs in sorted(served.items()):
-        print("  %-24s %5d served, which the class expects refused, e.g. %r" % (
-            c, len(reqs), reqs[0][:80]))
-    for detail in unexplained if args.verbose else unexplained[:40]:
-        print("UNCLASSIFIED" + show(detail))
-
+    total = sum(per_rule.values())
+    print("differential: %d requests (%d generated, %d mutated) in %.1f s" % (
+        total, total - per_rule["mutated"], per_rule["mutated"], elapsed))
+    for r in refs:
+        if args.show:
+            for detail in tallies[r].examples.get(args.show, []):
+                print(tallies[r].show(detail))
+        tallies[r].report(total, args.verbose)
     if args.write_table:
-        write_table(args, total, per_rule, agree, explained, pend, served, classes, pending,
-                    len(unexplained))
-    failed = len(unexplained) + (sum(sum(v.values()) for v in pend.values()) if args.strict else 0)
+        write_table(args, total, per_rule, [tallies[r] for r in refs])
+    failed = sum(tallies[r].failures(args.strict) for r in refs)
     print("%d passed, %d failed" % (total - failed, failed))
     return 1 if failed else 0
 
 
-def write_table(args, total, per_rule, agree, explained, pend, served, classes, pending,
-                unexplained):
+def go_version():
+    try:
+        return subprocess.run(["go", "version"], capture_output=True, text=True).stdout.split()[2]
+    except (FileNotFoundError, IndexError):
+        return "?"
+
+
+def write_table(args, total, per_rule, tallies):
     rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                          capture_output=True, text=True).stdout.strip()
-    out = ["# Differential test against h11 %s" % h11.__version__, "",
+    versions = {"h11": "h11 %s" % h11.__version__, "go": "Go's net/http (%s)" % go_version()}
+    out = ["# Differential test of request parsing", "",
            "Written by `tests/differential/run.py --write-table` (seed %d, %d requests, "
-           "%d of them mutated; tinyapi at %s). Do not edit: change `classes.toml` and rerun."
-           % (args.seed, total, per_rule["mutated"], rev), "",
-           "A disagreement is a request on which tinyapi and h11 differ in the number of "
-           "requests served or in how the connection ends (rejected, closed after a served "
+           "%d of them mutated; tinyapi at %s; references: %s). Do not edit: change "
+           "`classes.toml` and rerun." % (args.seed, total, per_rule["mutated"], rev,
+                                          ", ".join(versions[t.name] for t in tallies)), "",
+           "A disagreement is a request on which tinyapi and a reference differ in the number "
+           "of requests served or in how the connection ends (rejected, closed after a served "
            "request, left open). *tinyapi-stops*: tinyapi serves fewer requests, or as many "
-           "and then refuses where h11 does not; *reference-stops*: the reverse; "
+           "and then refuses where the reference does not; *reference-stops*: the reverse; "
            "*close-differs*: the same requests served, one side closing. Each is explained by "
            "the rule that generated the request or, for a mutated one, by a trap found in its "
-           "bytes. Classes not listed agreed on every request.", "",
-           "| class | direction | disagreements | verdict | RFC | why |",
-           "|---|---|---:|---|---|---|"]
-    for c in sorted(set(classes) | set(explained)):
-        spec = classes[c]
-        dirs = sorted(set(spec["directions"]) | set(explained[c]))
-        for d in dirs:
-            out.append("| `%s` | %s | %d | %s | %s | %s |" % (
-                c, d, explained[c][d], spec["verdict"], spec["rfc"], spec["why"]))
-    if pend:
-        out += ["", "## Pending", "",
-                "Disagreements of the parser before its RFC 9112 request-target and field "
-                "checks; they fail `--strict`, and their entries go once the checks are in.", "",
-                "| class | direction | disagreements | why |", "|---|---|---:|---|"]
-        for c in sorted(pend):
-            for d, k in sorted(pend[c].items()):
-                out.append("| `%s` | %s | %d | %s |" % (c, d, k, pending[c]["why"]))
-    if served:
-        out += ["", "## Served, yet to be refused", "",
-                "Generated requests of a class that tinyapi is to refuse, served by this binary "
-                "as h11 serves them (they agree, so they are not counted above).", "",
-                "| class | requests | e.g. |", "|---|---:|---|"]
-        for c, reqs in sorted(served.items()):
-            out.append("| `%s` | %d | `%s` |" % (c, len(reqs), ascii(reqs[0][:60])[2:-1]
-                                                  .replace("|", "\\|")))
+           "bytes. Classes not listed agreed on every request."]
+    for t in tallies:
+        out += ["", "## %s" % versions[t.name], "",
+                "%d requests agree, %d disagree, %d of them unclassified." % (
+                    sum(t.agree.values()), total - sum(t.agree.values()), len(t.unexplained)),
+                "", "| class | direction | disagreements | verdict | RFC | why |",
+                "|---|---|---:|---|---|---|"]
+        for c in sorted(t.classes):
+            spec = t.classes[c]
+            for d in sorted(set(spec["directions"]) | set(t.explained[c])):
+                out.append("| `%s` | %s | %d | %s | %s | %s |" % (
+                    c, d, t.explained[c][d], spec["verdict"], spec["rfc"], spec["why"]))
+        if t.pend:
+            out += ["", "Pending: disagreements of the parser before its RFC 9112 "
+                    "request-target and field checks; they fail `--strict`, and their entries "
+                    "go once the checks are in.", "",
+                    "| class | direction | disagreements | why |", "|---|---|---:|---|"]
+            for c in sorted(t.pend):
+                for d, k in sorted(t.pend[c].items()):
+                    out.append("| `%s` | %s | %d | %s |" % (c, d, k, t.pending[c]["why"]))
+        if t.served:
+            out += ["", "Served, yet to be refused: generated requests of a class that "
+                    "tinyapi is to refuse, served by this binary as the reference serves them "
+                    "(they agree, so they are not counted above).", "",
+                    "| class | requests | e.g. |", "|---|---:|---|"]
+            for c, reqs in sorted(t.served.items()):
+                out.append("| `%s` | %d | `%s` |" % (c, len(reqs), ascii(reqs[0][:60])[2:-1]
+                                                      .replace("|", "\\|")))
     out += ["", "## Requests per generation rule", "",
-            "| rule | requests | agree |", "|---|---:|---:|"]
+            "| rule | requests | " + " | ".join("agree (%s)" % t.name for t in tallies) + " |",
+            "|---|---:|" + "---:|" * len(tallies)]
     for c in sorted(per_rule):
-        out.append("| `%s` | %d | %d |" % (c, per_rule[c], agree[c]))
-    out += ["", "Unclassified disagreements: %d." % unexplained, ""]
+        out.append("| `%s` | %d | %s |" % (c, per_rule[c], " | ".join(
+            str(t.agree[c]) for t in tallies)))
+    out.append("")
     TABLE.write_text("\n".join(out))
 
 
