@@ -817,8 +817,12 @@ def go_version():
 
 
 def write_table(args, total, per_rule, tallies):
-    rev = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+    # The last commit that changed the server's source: what the binary was built from.
+    rev = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "src",
+                          "Cargo.toml", "Cargo.lock", "build.rs"],
                          capture_output=True, text=True).stdout.strip()
+    if subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "src"]).returncode:
+        rev += " with changes to src/"
     versions = {"h11": "h11 %s" % h11.__version__, "go": "Go's net/http (%s)" % go_version()}
     out = ["# Differential test of request parsing", "",
            "Written by `tests/differential/run.py --write-table` (seed %d, %d requests, "
