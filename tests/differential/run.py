@@ -596,7 +596,15 @@ def traps(data):
                 found.add("target-invalid-char")
         elif line[:1] not in (b" ", b"\t") and len(parts) > 1 and parts[-1].startswith(b"HTTP"):
             found.add("request-line-ws")
-    lines = re.split(rb"\r?\n", data)
+    # Field checks per head: a pipeline's requests each have their own Host, Content-Length...
+    for head_ in re.split(rb"\r?\n\r?\n", data):
+        fields(head_, found)
+    return found
+
+
+def fields(head_, found):
+    """Adds to found the traps in the field lines of one head (its request line is skipped)."""
+    lines = re.split(rb"\r?\n", head_)
     hosts = Counter()
     for i, line in enumerate(lines):
         if line[:1] in (b" ", b"\t") and i > 0 and lines[i - 1]:
@@ -632,10 +640,10 @@ def traps(data):
                 found.add("cl-list" if b"," in value else "cl-invalid")
             elif int(value):
                 found.add("cl-body")
-            if re.search(rb"(?i)\ntransfer-encoding", data):
+            if re.search(rb"(?i)\ntransfer-encoding", head_):
                 found.add("te-cl")
         elif key == b"transfer-encoding":
-            if re.search(rb" HTTP/1\.0\r?\n", data):
+            if re.search(rb" HTTP/1\.0\r?\n", head_):
                 found.add("te-http10")
             codings = [c.strip(b" \t").lower() for c in value.split(b",")]
             found.add("te-chunked" if codings[-1] == b"chunked" and codings.count(b"chunked") == 1
@@ -647,13 +655,12 @@ def traps(data):
         found.add("cl-duplicate")
     if hosts[b"transfer-encoding"] > 1:
         found.add("te-repeated")
-    if re.search(rb" HTTP/1\.[1-9]\r?\n", data) and hosts[b"host"] == 0:
+    if re.search(rb" HTTP/1\.[1-9]\r?\n", head_) and hosts[b"host"] == 0:
         found.add("host-missing")
-    if len(data) > HEAD_MAX:
+    if len(head_) > HEAD_MAX - 4:
         found.add("head-long")
     if sum(1 for line in lines if b":" in line) > 64:
         found.add("head-many-lines")
-    return found
 
 
 def load_classes():
