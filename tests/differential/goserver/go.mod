@@ -1,0 +1,3 @@
+module tinyapi/differential/goserver
+
+go 1.19
