@@ -8,6 +8,7 @@ Run with the Python that has kubernetes-validate (and so PyYAML); .ci/run makes 
 Exits 1 on the first failure.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -26,9 +27,9 @@ def fail(message):
     sys.exit(f"FAIL: {message}")
 
 
-def run(argv):
+def run(argv, env=None):
     print("$", " ".join(str(a) for a in argv), flush=True)
-    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
         print(done.stdout, end="")
         fail(f"{Path(argv[0]).name} exited with {done.returncode}")
@@ -60,10 +61,17 @@ def main():
     env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
     check_delay(KUBERNETES.name, env.get(DELAY), pod.get("terminationGracePeriodSeconds", 30))
 
-    config = yaml.safe_load(run(["docker-compose", "-f", COMPOSE, "config"]))
-    service = config["services"]["tinyapi"]
-    check_delay(COMPOSE.name, service.get("environment", {}).get(DELAY),
-                seconds(service.get("stop_grace_period", "10s")))
+    # The delay a user may set (compose.yaml says at most 14 s), and none by default.
+    for delay in (None, "14"):
+        env = {k: v for k, v in os.environ.items() if k != DELAY}
+        if delay:
+            env[DELAY] = delay
+        config = yaml.safe_load(run(["docker-compose", "-f", COMPOSE, "config"], env))
+        for name, service in config["services"].items():
+            check_delay(f"{COMPOSE.name} {name}", service.get("environment", {}).get(DELAY),
+                        seconds(service.get("stop_grace_period", "10s")))
+            if "host" in service.get("network_mode", "") and service.get("ports"):
+                fail(f"{COMPOSE.name} {name}: ports with host networking")
     print("deploy: both files valid")
 
 
