@@ -250,9 +250,9 @@ def main():
     done = set()
     for _, descriptor in layout.tags:
         push_tree(registry, layout, descriptor, done)
-    index = images[0][1]
-    signed = [index["digest"]] + [m["digest"] for m in
-                                  json.loads(layout.read(index["digest"]))["manifests"]]
+    top = images[0][1]
+    signed = [top["digest"]] + [m["digest"] for m in
+                                json.loads(layout.read(top["digest"])).get("manifests", [])]
     for digest in dict.fromkeys(signed) if args.sign_by or args.sigstore_key else []:
         if args.sign_by:
             # The identity names the version's tag; a `matchRepository` policy accepts any tag.
