@@ -2,7 +2,9 @@
 kubernetes-validate knows (--strict: an unknown field is an error, not a typo ignored by the
 API server), the Compose file with `docker-compose config` (schema and types; no daemon needed),
 and in both that the shutdown delay ends a second or more before the grace period does, as the
-server drains in under a second after it.
+server drains in under a second after it; in the manifest, that the image is pinned by digest
+and that the Deployment leaves the replica count to the autoscaler; in the Compose file, that no
+service publishes ports on the host's network.
 
 Run with the Python that has kubernetes-validate (and so PyYAML); .ci/run makes a venv for it.
 Exits 1 on the first failure.
@@ -60,6 +62,11 @@ def main():
     pod = deployment["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
     check_delay(KUBERNETES.name, env.get(DELAY), pod.get("terminationGracePeriodSeconds", 30))
+    image = pod["containers"][0]["image"]
+    if not re.search(r"@sha256:[0-9a-f]{64}$", image):
+        fail(f"{KUBERNETES.name}: {image} is not pinned by digest")
+    if "replicas" in deployment["spec"]:
+        fail(f"{KUBERNETES.name}: replicas set beside the HorizontalPodAutoscaler, which owns it")
 
     # The delay a user may set (compose.yaml says at most 14 s), and none by default.
     for delay in (None, "14"):
