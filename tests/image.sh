@@ -35,7 +35,6 @@ readonly CURL=(curl -sS --max-time 3)
 readonly BINFMT=/proc/sys/fs/binfmt_misc
 
 id_suffix="$$-$(date +%s)"
-readonly TAG="test-${id_suffix}"
 readonly NAME_PREFIX="tinyapi-image-test-${id_suffix}"
 work=$(mktemp -d)
 registry_pid=""
