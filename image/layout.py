@@ -10,8 +10,8 @@ config as the Dockerfile. index.json tags it with the crate version and its conv
 forms (`0.1.0`, `0.1`, `0`, `latest`) and with `sha-` and the commit's first 12 hex digits, a tag
 that no other commit reuses.
 
-Each image's manifest is in Docker's format (schema 2), inside the OCI index: podman, buildah and
-CRI-O read a HEALTHCHECK only from a Docker-format image, Docker reads it from either.
+Each image's manifest is in Docker's format (schema 2), inside the OCI index: podman and buildah
+read a HEALTHCHECK only from a Docker-format image, Docker reads it from either.
 
 Documents about an image are OCI 1.1 artifacts outside the index, found by their `subject`: a
 CycloneDX SBOM per image, and an in-toto SLSA provenance statement for the index. A registry with

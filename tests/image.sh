@@ -15,7 +15,7 @@
 #   sigstore signature verifies with the public key;
 # - podman, under a policy.json that requires the GPG key, pulls the signed image and refuses an
 #   unsigned one and a tampered one carrying a genuine signature; the pulled image, run hardened
-#   under podman, is `healthy` by its own HEALTHCHECK;
+#   under podman, is `healthy` by its own HEALTHCHECK; `podman build --format docker` keeps it;
 # - Docker pulls each platform from there with the right architecture, variant and HEALTHCHECK;
 # - the amd64 image serves every endpoint hardened and reports `healthy`; the arm64 one does too
 #   under qemu, when binfmt_misc can be used here (skipped, saying why, when it cannot);
@@ -249,6 +249,14 @@ if check "podman run, hardened, on 127.0.0.1:$podman_port" podman_run; then
     note "podman inspect: $(podman inspect -f '{{.State.Health.Status}}, failing streak {{.State.Health.FailingStreak}}' "$PODMAN_CONTAINER" 2>/dev/null)"
 fi
 podman rm -f "$PODMAN_CONTAINER" >/dev/null 2>&1 || true
+# podman build writes OCI-format images unless told otherwise, and drops the HEALTHCHECK there.
+podman_build_keeps_healthcheck() {
+    podman build -q --format docker -t "tinyapi-image-test:podman-$id_suffix" . >"$work/podman-build.log" 2>&1 ||
+        { cat "$work/podman-build.log"; return 1; }
+    test "$(podman image inspect -f '{{json .HealthCheck.Test}}' "tinyapi-image-test:podman-$id_suffix")" = \
+        '["CMD","/tinyapi","--probe"]'
+}
+check "podman build --format docker: the Dockerfile's HEALTHCHECK kept" podman_build_keeps_healthcheck
 
 # --- Docker ---------------------------------------------------------------------------------------
 
