@@ -2,12 +2,15 @@
 kubernetes-validate knows (--strict: an unknown field is an error, not a typo ignored by the
 API server), the Compose file with `docker-compose config` (schema and types; no daemon needed),
 and in both that the shutdown delay ends a second or more before the grace period does, as the
-server drains in under a second after it.
+server drains in under a second after it; in the manifest, that the image is pinned by digest
+and that the Deployment leaves the replica count to the autoscaler; in the Compose file, that no
+service publishes ports on the host's network.
 
 Run with the Python that has kubernetes-validate (and so PyYAML); .ci/run makes a venv for it.
 Exits 1 on the first failure.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -26,9 +29,9 @@ def fail(message):
     sys.exit(f"FAIL: {message}")
 
 
-def run(argv):
+def run(argv, env=None):
     print("$", " ".join(str(a) for a in argv), flush=True)
-    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
         print(done.stdout, end="")
         fail(f"{Path(argv[0]).name} exited with {done.returncode}")
@@ -59,11 +62,23 @@ def main():
     pod = deployment["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
     check_delay(KUBERNETES.name, env.get(DELAY), pod.get("terminationGracePeriodSeconds", 30))
+    image = pod["containers"][0]["image"]
+    if not re.search(r"@sha256:[0-9a-f]{64}$", image):
+        fail(f"{KUBERNETES.name}: {image} is not pinned by digest")
+    if "replicas" in deployment["spec"]:
+        fail(f"{KUBERNETES.name}: replicas set beside the HorizontalPodAutoscaler, which owns it")
 
-    config = yaml.safe_load(run(["docker-compose", "-f", COMPOSE, "config"]))
-    service = config["services"]["tinyapi"]
-    check_delay(COMPOSE.name, service.get("environment", {}).get(DELAY),
-                seconds(service.get("stop_grace_period", "10s")))
+    # The delay a user may set (compose.yaml says at most 14 s), and none by default.
+    for delay in (None, "14"):
+        env = {k: v for k, v in os.environ.items() if k != DELAY}
+        if delay:
+            env[DELAY] = delay
+        config = yaml.safe_load(run(["docker-compose", "-f", COMPOSE, "config"], env))
+        for name, service in config["services"].items():
+            check_delay(f"{COMPOSE.name} {name}", service.get("environment", {}).get(DELAY),
+                        seconds(service.get("stop_grace_period", "10s")))
+            if "host" in service.get("network_mode", "") and service.get("ports"):
+                fail(f"{COMPOSE.name} {name}: ports with host networking")
     print("deploy: both files valid")
 
 

@@ -3,12 +3,14 @@
 #
 #   bash image/build.sh OUT_DIR
 #
-# then, for example, `skopeo copy --all oci:OUT_DIR:0.1.0 docker://REGISTRY/tinyapi:0.1.0`.
-# Builds both release binaries first; image/layout.py writes the layout (README, "One tag for
-# every platform"). Set SOURCE=<repository URL> to add the org.opencontainers.image.source label.
+# then `python3 image/publish.py OUT_DIR REGISTRY/tinyapi` pushes every tag, signed, with the SBOMs
+# and the provenance. Builds the release binary of each target that image/layout.py lists, then
+# writes the layout (README, "One tag for every platform"). Set SOURCE=<repository URL> to add the
+# org.opencontainers.image.source label, and BUILDER_ID=<URI> to name the builder in the provenance.
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: image/build.sh OUT_DIR" >&2; exit 2; }
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release --quiet --target x86_64-unknown-linux-musl
-cargo build --release --quiet --target aarch64-unknown-linux-musl
+for target in $(python3 image/layout.py --targets); do
+    cargo build --release --quiet --target "$target"
+done
 exec python3 image/layout.py "$1"

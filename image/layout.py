@@ -2,13 +2,23 @@
 """Writes tinyapi's multi-platform OCI image layout (image-spec 1.1) from the release binaries.
 
     python3 image/layout.py OUT_DIR      (image/build.sh builds the binaries, then runs this)
+    python3 image/layout.py --targets    (the Rust targets of PLATFORMS, one a line, for build.sh)
 
-OUT_DIR gets `oci-layout`, `index.json` and `blobs/sha256/`. index.json names one image index,
-tagged with the crate version (`oci:OUT_DIR:0.1.0`), which lists:
-  - one image per platform (linux/amd64, linux/arm64/v8): a single gzip layer holding only
-    `/tinyapi`, and the same config as the Dockerfile;
-  - one CycloneDX SBOM per image, as an OCI artifact whose `subject` is that image. It has no
-    platform, so `docker pull` never picks it, and `skopeo copy --all` carries it along.
+OUT_DIR gets `oci-layout`, `index.json` and `blobs/sha256/`. The image index lists one image per
+platform (linux/amd64, linux/arm64/v8): a single gzip layer holding only `/tinyapi`, and the same
+config as the Dockerfile. index.json tags it with the crate version and its conventional shorter
+forms (`0.1.0`, `0.1`, `0`, `latest`) and with `sha-` and the commit's first 12 hex digits, a tag
+that no other commit reuses.
+
+Each image's manifest is in Docker's format (schema 2), inside the OCI index: podman and buildah
+read a HEALTHCHECK only from a Docker-format image, Docker reads it from either.
+
+Documents about an image are OCI 1.1 artifacts outside the index, found by their `subject`: a
+CycloneDX SBOM per image, and an in-toto SLSA provenance statement for the index. A registry with
+the referrers API lists them itself; for one without (Debian's docker-registry 2.8), each subject
+has the referrers tag schema's fallback tag, `sha256-<hex digest of the subject>`, an index of
+its artifacts. Keeping them out of the image index matters: podman, skopeo and CRI-O fall back to
+an entry without a platform when none matches, and would pull an SBOM as an image.
 
 Every byte follows from the commit and the binaries: `created` is the commit time, the layer's tar
 entry has a fixed mode, owner and mtime, its gzip header no name or time, and JSON keys come in a
@@ -32,6 +42,8 @@ import sys
 import tarfile
 import time
 import uuid
+import zlib
+from platform import python_version
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,7 +58,12 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 CYCLONEDX = "application/vnd.cyclonedx+json"
+IN_TOTO = "application/vnd.in-toto+json"
+SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
 
 SECOND = 1_000_000_000  # Docker's Healthcheck durations are nanoseconds
 
@@ -94,13 +111,20 @@ class Layout:
             f.write(data)
         return {"mediaType": media_type, "digest": "sha256:" + digest, "size": len(data), **extra}
 
-    def finish(self, index, tag):
+    def finish(self, tagged):
+        """Writes index.json, naming each (tag, descriptor) of tagged."""
         with open(os.path.join(self.out, "oci-layout"), "wb") as f:
             f.write(canonical({"imageLayoutVersion": "1.0.0"}))
         top = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-               "manifests": [dict(index, annotations={"org.opencontainers.image.ref.name": tag})]}
+               "manifests": [dict(plain(d), annotations={"org.opencontainers.image.ref.name": tag})
+                             for tag, d in tagged]}
         with open(os.path.join(self.out, "index.json"), "wb") as f:
             f.write(canonical(top))
+
+
+def plain(descriptor):
+    """A descriptor without platform or artifact type: what a subject or a tag points with."""
+    return {k: descriptor[k] for k in ("mediaType", "digest", "size")}
 
 
 def layer_tar(binary, mtime):
@@ -119,18 +143,24 @@ def layer_tar(binary, mtime):
 
 def layer_blob(layout, tar):
     """The gzip layer (no name, mtime 0: `gzip -n`) and the tar's digest, its diff_id."""
-    return layout.blob(OCI_LAYER, gzip.compress(tar, compresslevel=9, mtime=0)), \
+    return layout.blob(DOCKER_LAYER, gzip.compress(tar, compresslevel=9, mtime=0)), \
         "sha256:" + hashlib.sha256(tar).hexdigest()
 
 
 def cargo_lock():
-    """The registry packages of Cargo.lock: name, version and checksum."""
+    """The registry packages of Cargo.lock: name, version, checksum, and the licence that the
+    crate's own metadata declares (`cargo metadata`)."""
     with open(os.path.join(ROOT, "Cargo.lock")) as f:
         text = f.read()
+    metadata = json.loads(subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--locked"], check=True,
+        capture_output=True, text=True, cwd=ROOT).stdout)
+    licenses = {(p["name"], p["version"]): p.get("license") for p in metadata["packages"]}
     packages = []
     for block in text.split("[[package]]")[1:]:
         fields = dict(re.findall(r'^(\w+) = "([^"]*)"', block, re.M))
         if "checksum" in fields:
+            fields["license"] = licenses.get((fields["name"], fields["version"]))
             packages.append(fields)
     return sorted(packages, key=lambda p: p["name"])
 
@@ -150,29 +180,55 @@ def musl_version(libc_a):
     return None
 
 
-def sbom(target, binary_sha, version, revision, created, rustc):
-    """A CycloneDX 1.5 SBOM of one platform's binary: the crates and the libraries linked in."""
-    sysroot = subprocess.run(["rustc", "--print", "sysroot"], check=True, capture_output=True,
-                             text=True, cwd=ROOT).stdout.strip()
-    libc_a = os.path.join(sysroot, "lib", "rustlib", target, "lib", "self-contained", "libc.a")
-    musl = musl_version(libc_a)
-    with open(libc_a, "rb") as f:
-        libc_a_sha = hashlib.sha256(f.read()).hexdigest()
-    rust = re.search(r"^release: (\S+)", rustc, re.M).group(1)
-    rust_commit = re.search(r"^commit-hash: (\S+)", rustc, re.M).group(1)
+class Toolchain:
+    """What built the binaries: rustc and cargo, and musl's libc.a for each target."""
+
+    def __init__(self):
+        def run(*argv):
+            return subprocess.run(argv, check=True, capture_output=True, text=True,
+                                  cwd=ROOT).stdout.strip()
+        rustc = run("rustc", "-vV")
+        self.rust = re.search(r"^release: (\S+)", rustc, re.M).group(1)
+        self.rust_commit = re.search(r"^commit-hash: (\S+)", rustc, re.M).group(1)
+        self.cargo = run("cargo", "-V")
+        self.sysroot = run("rustc", "--print", "sysroot")
+
+    def libc_a(self, target):
+        """musl's version and the SHA-256 of the target's self-contained libc.a."""
+        path = os.path.join(self.sysroot, "lib", "rustlib", target, "lib", "self-contained",
+                            "libc.a")
+        with open(path, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        return musl_version(path), sha
+
+
+def spdx(expression):
+    """A CycloneDX licence choice: an SPDX id, or an expression such as `MIT OR Apache-2.0`."""
+    if re.fullmatch(r"[A-Za-z0-9.+-]+", expression):
+        return {"license": {"id": expression}}
+    return {"expression": expression}
+
+
+def sbom(target, binary_sha, version, revision, created, tools, crates, license_text):
+    """A CycloneDX 1.5 SBOM of one platform's binary: the crates and the libraries linked in.
+    Every component has a purl, and musl and core a CPE too, as vulnerability databases match
+    by one or the other (NVD's CPEs are `musl-libc:musl` and `rust-lang:rust`)."""
+    musl, libc_a_sha = tools.libc_a(target)
 
     components = [{
         "type": "library", "bom-ref": f"pkg:cargo/{p['name']}@{p['version']}",
         "name": p["name"], "version": p["version"],
+        "licenses": [spdx(p["license"])] if p["license"] else None,
         "purl": f"pkg:cargo/{p['name']}@{p['version']}",
         "hashes": [{"alg": "SHA-256", "content": p["checksum"]}],
-    } for p in cargo_lock()]
+    } for p in crates]
     components.append({
         "type": "library", "bom-ref": "musl", "name": "musl", "version": musl or "unknown",
-        "purl": f"pkg:generic/musl@{musl}" if musl else None,
         "description": "C library shipped with the Rust target (self-contained); only memcpy, "
-                       "memcmp, bcmp and strlen are linked",
-        "licenses": [{"license": {"id": "MIT"}}],
+                       "memmove, memcmp and bcmp are linked",
+        "licenses": [spdx("MIT")],
+        "cpe": f"cpe:2.3:a:musl-libc:musl:{musl}:*:*:*:*:*:*:*" if musl else None,
+        "purl": f"pkg:generic/musl@{musl}" if musl else None,
         "properties": [
             {"name": "tinyapi:libc.a-sha256", "value": libc_a_sha},
             {"name": "tinyapi:version-source",
@@ -180,9 +236,11 @@ def sbom(target, binary_sha, version, revision, created, rustc):
         ],
     })
     components.append({
-        "type": "library", "bom-ref": "rust-core", "name": "core", "version": rust,
+        "type": "library", "bom-ref": "rust-core", "name": "core", "version": tools.rust,
         "group": "rust-lang", "description": "Rust's core library, from the rustc toolchain",
-        "licenses": [{"expression": "MIT OR Apache-2.0"}],
+        "licenses": [spdx("MIT OR Apache-2.0")],
+        "cpe": f"cpe:2.3:a:rust-lang:rust:{tools.rust}:*:*:*:*:*:*:*",
+        "purl": f"pkg:generic/rust-lang/core@{tools.rust}",
     })
     components = [{k: v for k, v in c.items() if v is not None} for c in components]
 
@@ -196,16 +254,21 @@ def sbom(target, binary_sha, version, revision, created, rustc):
             "tools": {"components": [{"type": "application", "name": "image/layout.py"}]},
             "component": {
                 "type": "application", "bom-ref": "tinyapi", "name": "tinyapi",
-                "version": version, "licenses": [{"license": {"id": "MIT"}}],
+                "version": version,
+                # The repository's LICENSE file, whole.
+                "licenses": [{"license": {"id": "MIT", "text": {
+                    "contentType": "text/plain", "content": license_text}}}],
+                "purl": f"pkg:generic/tinyapi@{version}",
                 "hashes": [{"alg": "SHA-256", "content": binary_sha}],
                 "properties": [
                     {"name": "tinyapi:path", "value": "/tinyapi"},
                     {"name": "tinyapi:rust-target", "value": target},
                     {"name": "tinyapi:revision", "value": revision},
+                    {"name": "tinyapi:license-file", "value": "LICENSE"},
                 ],
             },
             "properties": [
-                {"name": "tinyapi:rustc", "value": f"rustc {rust} ({rust_commit})"},
+                {"name": "tinyapi:rustc", "value": f"rustc {tools.rust} ({tools.rust_commit})"},
             ],
         },
         "components": components,
@@ -213,9 +276,85 @@ def sbom(target, binary_sha, version, revision, created, rustc):
     }
 
 
+def provenance(index, images, revision, tools, crates):
+    """An in-toto statement with a SLSA v1 provenance predicate for the image index and each
+    image: the source revision, the commands image/build.sh runs, and the toolchains. Nothing in
+    it varies between builds of one commit but what the builder sets: BUILDER_ID (a URI naming
+    the build system, such as a CI run's address) and SOURCE."""
+    source = os.environ.get("SOURCE")
+    targets = [target for _, _, target in PLATFORMS]
+    musl = {target: tools.libc_a(target) for target in targets}
+    return {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "tinyapi", "digest": {"sha256": index["digest"][7:]}}] + [
+            {"name": "tinyapi " + platform_name(image["platform"]),
+             "digest": {"sha256": image["digest"][7:]}} for image in images],
+        "predicateType": SLSA_PROVENANCE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": "urn:tinyapi:image-build:v1",
+                "externalParameters": {
+                    "source": {"uri": f"git+{source}" if source else "git", "revision": revision},
+                    "command": "bash image/build.sh OUT_DIR",
+                },
+                "internalParameters": {
+                    "commands": [f"cargo build --release --quiet --target {t}" for t in targets]
+                    + ["python3 image/layout.py OUT_DIR"],
+                },
+                "resolvedDependencies": [
+                    {"uri": f"git+{source}@{revision}" if source else "tinyapi",
+                     "digest": {"gitCommit": revision}},
+                    {"name": "rustc", "uri": f"pkg:generic/rust-lang/rustc@{tools.rust}",
+                     "annotations": {"commit-hash": tools.rust_commit}},
+                    {"name": "cargo", "annotations": {"version": tools.cargo}},
+                    {"name": "python3", "uri": f"pkg:generic/python@{python_version()}",
+                     "annotations": {"zlib": zlib.ZLIB_RUNTIME_VERSION}},
+                ] + [
+                    {"uri": f"pkg:generic/musl@{v}", "digest": {"sha256": sha},
+                     "annotations": {"file": f"{t}/lib/self-contained/libc.a"}}
+                    for t, (v, sha) in musl.items()
+                ] + [
+                    {"uri": f"pkg:cargo/{p['name']}@{p['version']}",
+                     "digest": {"sha256": p["checksum"]}} for p in crates
+                ],
+            },
+            "runDetails": {
+                "builder": {"id": os.environ.get("BUILDER_ID", "urn:tinyapi:builder:unnamed")},
+            },
+        },
+    }
+
+
+def platform_name(p):
+    return f"{p['os']}/{p['architecture']}" + (f"/{p['variant']}" if "variant" in p else "")
+
+
+def tags(version, revision):
+    """The conventional set: the version, its major.minor and major, latest; and one per commit."""
+    parts = version.split(".")
+    return [version, ".".join(parts[:2]), parts[0], "latest", "sha-" + revision[:12]]
+
+
+def attach(layout, subject, artifact_type, data, created, annotations=None):
+    """An OCI 1.1 artifact about subject (the guidance's form: empty config, one layer), returned
+    as the descriptor a referrers index lists: with its artifact type and annotations."""
+    annotations = {"org.opencontainers.image.created": created, **(annotations or {})}
+    layer = layout.blob(artifact_type, data)
+    empty = layout.blob(OCI_EMPTY, b"{}")
+    manifest = layout.blob(OCI_MANIFEST, canonical({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+        "config": empty, "layers": [layer], "subject": plain(subject),
+        "annotations": annotations,
+    }))
+    return dict(manifest, artifactType=artifact_type, annotations=annotations)
+
+
 def main():
+    if sys.argv[1:] == ["--targets"]:
+        print("\n".join(target for _, _, target in PLATFORMS))
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: image/layout.py OUT_DIR")
+        sys.exit("usage: image/layout.py OUT_DIR | --targets")
     out = sys.argv[1]
     if os.path.exists(os.path.join(out, "index.json")):
         sys.exit(f"layout.py: {out} already holds a layout; give an empty or new directory")
@@ -228,8 +367,10 @@ def main():
               file=sys.stderr)
     with open(os.path.join(ROOT, "Cargo.toml")) as f:
         version = re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
-    rustc = subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True,
-                           cwd=ROOT).stdout
+    with open(os.path.join(ROOT, "LICENSE")) as f:
+        license_text = f.read()
+    tools = Toolchain()
+    crates = cargo_lock()
 
     labels = {
         "org.opencontainers.image.title": "tinyapi",
@@ -243,7 +384,7 @@ def main():
         labels["org.opencontainers.image.source"] = os.environ["SOURCE"]
 
     layout = Layout(out)
-    images, sboms = [], []
+    images, referrers = [], {}
     for arch, variant, target in PLATFORMS:
         binary = os.path.join(ROOT, "target", target, "release", "tinyapi")
         tar, binary_sha = layer_tar(binary, epoch)
@@ -251,40 +392,39 @@ def main():
         platform = {"architecture": arch, "os": "linux"}
         if variant:
             platform["variant"] = variant
-        config = layout.blob(OCI_CONFIG, canonical({
+        config = layout.blob(DOCKER_CONFIG, canonical({
             **platform, "created": created,
             "config": dict(CONFIG, Labels=labels),
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": created, "created_by": "COPY tinyapi /tinyapi"}],
         }))
-        image = layout.blob(OCI_MANIFEST, canonical({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer],
-            "annotations": {"org.opencontainers.image.created": created},
+        image = layout.blob(DOCKER_MANIFEST, canonical({
+            "schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": config, "layers": [layer],
         }), platform=platform)
         images.append(image)
-
-        # The SBOM artifact (image-spec 1.1 "artifact" guidance: empty config, one layer).
-        bom = layout.blob(CYCLONEDX, canonical(sbom(target, binary_sha, version, revision,
-                                                     created, rustc)))
-        empty = layout.blob(OCI_EMPTY, b"{}")
-        subject = {k: image[k] for k in ("mediaType", "digest", "size")}
-        sboms.append(layout.blob(OCI_MANIFEST, canonical({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": CYCLONEDX,
-            "config": empty, "layers": [bom], "subject": subject,
-            "annotations": {"org.opencontainers.image.created": created},
-        })))  # no artifactType in the descriptor: skopeo 1.9 drops it, changing the digest
+        referrers[image["digest"]] = [attach(
+            layout, image, CYCLONEDX,
+            canonical(sbom(target, binary_sha, version, revision, created, tools, crates,
+                           license_text)), created)]
 
     index = layout.blob(OCI_INDEX, canonical({
-        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": images + sboms,
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": images,
         "annotations": {"org.opencontainers.image.revision": revision,
                         "org.opencontainers.image.created": created},
     }))
-    layout.finish(index, version)
+    referrers[index["digest"]] = [attach(
+        layout, index, IN_TOTO, canonical(provenance(index, images, revision, tools, crates)),
+        created, {"in-toto.io/predicate-type": SLSA_PROVENANCE})]
+
+    # The referrers tag schema's fallback: `sha256-<hex>` tags an index of the subject's artifacts.
+    fallback = [("sha256-" + subject[7:], layout.blob(OCI_INDEX, canonical({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": artifacts})))
+        for subject, artifacts in referrers.items()]
+    layout.finish([(tag, index) for tag in tags(version, revision)] + fallback)
     print(f"{out}: tinyapi {version} ({revision[:12]}), image index {index['digest']}")
+    print(f"  tags: {' '.join(tags(version, revision))}")
     for image in images:
-        p = image["platform"]
-        print(f"  {p['os']}/{p['architecture']}{'/' + p['variant'] if 'variant' in p else ''}: "
-              f"manifest {image['digest']}")
+        print(f"  {platform_name(image['platform'])}: manifest {image['digest']}")
 
 
 if __name__ == "__main__":
