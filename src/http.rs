@@ -502,7 +502,8 @@ pub fn parse_decimal(s: &[u8], max: u64) -> Option<u64> {
 /// Byte classes of RFC 3986, one bit each (a mask of [`CLASSES`]).
 /// reg-name (§3.2.2): unreserved, pct-encoded and sub-delims.
 const REG_NAME: u8 = 1;
-/// An IP-literal between brackets: an IPv6 address or IPvFuture (§3.2.2).
+/// An IP-literal between brackets: an IPv6 address, IPv4-mapped too (§3.2.2). IPvFuture
+/// (`[v1.x]`), which nothing uses, is refused.
 const IP_LITERAL: u8 = 2;
 /// The path of origin-form and absolute-form: segments of pchar (§3.3).
 const PATH: u8 = 4;
@@ -530,7 +531,7 @@ const CLASSES: [u8; 128] = {
         let reg = alnum || sub_delim || c == b'%';
         let path = reg || pchar_extra || c == b'/';
         t[b] = (reg as u8 * REG_NAME)
-            | ((alnum || sub_delim || c == b':') as u8 * IP_LITERAL)
+            | ((c.is_ascii_hexdigit() || c == b':' || c == b'.') as u8 * IP_LITERAL)
             | (path as u8 * PATH)
             | ((path || c == b'?') as u8 * QUERY)
             | (c.is_ascii_digit() as u8 * DIGIT);
@@ -1233,7 +1234,7 @@ mod test {
             " example.com",
             " 127.0.0.1:8080",
             " [::1]:80",
-            " [v1.x]",
+            " [::ffff:1.2.3.4]",
             " x:",
             " a%41",
         ] {
@@ -1241,6 +1242,7 @@ mod test {
         }
         for host in [
             " a\"b", " a<b", " {", " x:abc", " [::1", " a b", " a/b", " u@x", " [::1]x", " %4",
+            " [v1.x]", " [::g]",
         ] {
             assert_eq!(get("GET", "/", host), Status::BadRequest, "Host:{host}");
         }

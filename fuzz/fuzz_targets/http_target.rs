@@ -98,10 +98,9 @@ fn made_of(s: &str, extra: &str) -> bool {
 fn host_port(s: &str) -> Option<&str> {
     let (host, port) = if let Some(inner) = s.strip_prefix('[') {
         let (literal, after) = inner.split_once(']')?;
-        // IPv6address or IPvFuture: hex digits, ':', '.', 'v' and unreserved / sub-delims.
+        // IPv6address, IPv4-mapped too: hex digits, ':' and '.' (no IPvFuture).
         let ok = !literal.is_empty()
-            && !literal.contains('%')
-            && made_of(literal, ":");
+            && literal.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
         if !ok {
             return None;
         }

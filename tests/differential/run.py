@@ -533,9 +533,11 @@ DEFINED = {b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", 
 PCHAR_RE = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
 ORIGIN_RE = re.compile(rb"(?:/" + PCHAR_RE + rb"*)+(?:\?(?:" + PCHAR_RE + rb"|[/?])*)?")
 REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
-IP_LITERAL = rb"\[[0-9A-Fa-f:.]+\]|\[[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]"
+# IPv6 (and IPv4-mapped) literals; tinyapi refuses IPvFuture (`[v1.x]`), which nothing uses.
+IP_LITERAL = rb"\[[0-9A-Fa-f:.]+\]"
 HOST_RE = re.compile(rb"(?:" + IP_LITERAL + rb"|" + REG_NAME + rb")(?::[0-9]*)?")
-ABSOLUTE_RE = re.compile(rb"(?i:https?)://(?:" + IP_LITERAL + rb"|" + REG_NAME + rb")(?::[0-9]*)?"
+# An http(s) URI needs a host (RFC 9110 §4.2.1): the reg-name may not be empty.
+ABSOLUTE_RE = re.compile(rb"(?i:https?)://(?:" + IP_LITERAL + rb"|" + REG_NAME[:-1] + rb"+)(?::[0-9]*)?"
                          rb"(?:(?:/" + PCHAR_RE + rb"*)*)(?:\?(?:" + PCHAR_RE + rb"|[/?])*)?")
 
 
