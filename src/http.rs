@@ -280,7 +280,7 @@ fn judge(
             // httparse stops at the first wrong byte: wait for the whole line before telling
             // a version we do not speak (505) from a malformed line (400).
             None if input.len() < HEAD_MAX => return Verdict::Incomplete,
-            Some((line, _)) => match version_of(line) {
+            Some(line) => match version_of(line) {
                 // HTTP/1.2 to 1.9 not yet rewritten: its head has not ended (see `newer_minor`).
                 Some(v) if v / 10 == 1 => return Verdict::Incomplete,
                 Some(v) => {
@@ -512,12 +512,13 @@ const QUERY: u8 = 8;
 /// A port's digits (§3.2.3).
 const DIGIT: u8 = 16;
 
-/// The classes of each ASCII byte, built at compile time.
-const CLASSES: [u8; 128] = {
-    let mut t = [0u8; 128];
+/// The classes of each visible ASCII byte from `!`, built at compile time: no other byte is
+/// in any class.
+const CLASSES: [u8; 94] = {
+    let mut t = [0u8; 94];
     let mut b = 0;
-    while b < 128 {
-        let c = b as u8;
+    while b < 94 {
+        let c = b as u8 + b'!';
         let alnum = c.is_ascii_alphanumeric();
         let mut i = 0;
         let (mut sub_delim, mut pchar_extra) = (false, false);
@@ -545,7 +546,9 @@ const CLASSES: [u8; 128] = {
 fn within(s: &[u8], mask: u8) -> bool {
     let hex = |i: usize| s.get(i).is_some_and(u8::is_ascii_hexdigit);
     s.iter().enumerate().all(|(i, &b)| {
-        CLASSES.get(b as usize).is_some_and(|c| c & mask != 0)
+        CLASSES
+            .get(b.wrapping_sub(b'!') as usize)
+            .is_some_and(|c| c & mask != 0)
             && (b != b'%' || hex(i + 1) && hex(i + 2))
     })
 }
@@ -641,14 +644,11 @@ pub fn empty_lines(input: &[u8]) -> usize {
     n
 }
 
-/// The request line of `input` (after empty lines, without its line end), and where it ends;
-/// `None` while it has not ended.
-fn request_line(input: &[u8]) -> Option<(&[u8], usize)> {
-    let start = empty_lines(input);
-    let len = input[start..]
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')?;
-    Some((&input[start..start + len], start + len))
+/// The request line of `input` (after empty lines, without its line end); `None` while it has
+/// not ended.
+fn request_line(input: &[u8]) -> Option<&[u8]> {
+    let rest = &input[empty_lines(input)..];
+    Some(&rest[..rest.iter().position(|&b| b == b'\r' || b == b'\n')?])
 }
 
 /// The version at the end of a request line `METHOD TARGET HTTP/x.y`, as in
@@ -670,7 +670,9 @@ fn version_of(line: &[u8]) -> Option<u8> {
 /// rewritten to `HTTP/1.1`. The rewrite waits until the head has ended (or filled the buffer);
 /// until then httparse refuses the version, and `judge` waits too.
 fn newer_minor(input: &mut [u8]) -> Option<u8> {
-    let (line, end) = request_line(input)?;
+    let line = request_line(input)?;
+    // Where the line ends in `input`.
+    let end = line.as_ptr() as usize - input.as_ptr() as usize + line.len();
     let v = &line[line.len().checked_sub(9)?..];
     if !v.starts_with(b" HTTP/1.") || !(b'2'..=b'9').contains(&v[8]) {
         return None;
