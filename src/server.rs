@@ -349,13 +349,12 @@ impl<'a> Worker<'a> {
     /// idle connection at any time); false when none is idle.
     fn shed_idle(&mut self) -> bool {
         // Idle deadlines are the last request plus the same timeout: the earliest is the oldest.
+        // A free slot is never idle (`Conn::FREE`, or closed).
         let (mut oldest, mut deadline) = (None, u32::MAX);
-        for (slot, s) in self.mem.slots[..self.mem.free.high_water() % (CONN_SLOTS + 1)]
-            .iter()
-            .enumerate()
-        {
-            if s.sock.is_some() && s.conn.phase() == Phase::Idle && s.conn.deadline() < deadline {
-                (oldest, deadline) = (Some(slot), s.conn.deadline());
+        for slot in 0..self.mem.free.high_water() {
+            let c = &self.mem.slots[slot % CONN_SLOTS].conn;
+            if c.phase() == Phase::Idle && c.deadline() < deadline {
+                (oldest, deadline) = (Some(slot), c.deadline());
             }
         }
         oldest.map(|slot| self.close(slot)).is_some()
