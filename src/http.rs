@@ -678,9 +678,16 @@ fn newer_minor(input: &mut [u8]) -> Option<u8> {
         return None;
     }
     let minor = v[8] - b'0';
-    // The head ends at the first empty line after the request line.
-    let rest = &input[end..];
-    let ended = rest.windows(2).any(|w| w == b"\n\n") || rest.windows(3).any(|w| w == b"\n\r\n");
+    // The head ends at the first empty line after the request line: two LFs with nothing but
+    // CR between them (a stray CR is refused later, once the head has ended).
+    let mut prev = 0;
+    let ended = input[end..].iter().any(|&b| {
+        let blank = b == b'\n' && prev == b'\n';
+        if b != b'\r' {
+            prev = b;
+        }
+        blank
+    });
     if !ended && input.len() < HEAD_MAX {
         return None;
     }
