@@ -223,21 +223,21 @@ pub fn respond<'a>(
         target: req.path.unwrap_or("").as_bytes(),
         version: req.version.map(|minor| 10 + newer.unwrap_or(minor)),
     };
-    let (content_type, body, head_only) = match judge(parsed, &req, input, ctx, &mut x) {
+    let (content_type, body) = match judge(parsed, &req, input, ctx, &mut x) {
         Verdict::Incomplete => return None,
-        Verdict::Serve(Route::Index) => (TEXT, INDEX_BODY, x.method == b"HEAD"),
-        Verdict::Serve(Route::AlwaysOk) => (JSON, ALWAYSOK_BODY, x.method == b"HEAD"),
+        Verdict::Serve(Route::Index) => (TEXT, INDEX_BODY),
+        Verdict::Serve(Route::AlwaysOk) => (JSON, ALWAYSOK_BODY),
         Verdict::Serve(Route::Healthcheck) => {
             if ctx.draining {
                 x.status = Status::Unavailable;
             }
-            (HEALTH_JSON, health_json(json, ctx), x.method == b"HEAD")
+            (HEALTH_JSON, health_json(json, ctx))
         }
         Verdict::Serve(Route::Panic) => {
             x.status = Status::InternalError;
             x.keep_alive = false;
             x.exit = true;
-            (TEXT, PANIC_BODY, x.method == b"HEAD")
+            (TEXT, PANIC_BODY)
         }
         Verdict::Refuse(status) => {
             // Only the answers to a well-framed request keep the connection; every other error
@@ -247,10 +247,10 @@ pub fn respond<'a>(
                 status,
                 Status::NotFound | Status::MethodNotAllowed | Status::NotImplemented
             );
-            (TEXT, status.reason_line(), x.method == b"HEAD")
+            (TEXT, status.reason_line())
         }
     };
-    x.body_len = write(out, ctx, &x, content_type, body, head_only);
+    x.body_len = write(out, ctx, &x, content_type, body, x.method == b"HEAD");
     Some(x)
 }
 
