@@ -271,7 +271,7 @@ fn judge(
         // The buffer is full and the head has not ended: 414 while the request line has not
         // ended either (RFC 9112 §3), 431 after it.
         Ok(httparse::Status::Partial) => {
-            return Verdict::Refuse(match request_line(input) {
+            return Verdict::Refuse(match req.version {
                 None => Status::UriTooLong,
                 Some(_) => Status::HeadersTooLarge,
             })
@@ -576,7 +576,6 @@ fn authority(s: &[u8], need_host: bool) -> bool {
 /// (RFC 9112 §3.2): origin-form, or absolute-form with an http(s) scheme and a host, routed by
 /// its path (§3.2.2); `*` only for OPTIONS and authority-form only for CONNECT, both of which
 /// route to `*`. The query is not part of routing.
-#[inline(never)]
 fn path_of(target: &[u8], method: Option<usize>) -> Option<&[u8]> {
     let connect = method == Some(CONNECT);
     if connect || target == b"*" {
