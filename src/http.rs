@@ -633,14 +633,13 @@ fn crlf_only(head: &[u8]) -> bool {
 /// before a request line (RFC 9112 §2.2), as httparse does.
 pub fn empty_lines(input: &[u8]) -> usize {
     let mut n = 0;
-    while let Some(rest) = input.get(n..) {
-        n += match rest {
-            [b'\n', ..] => 1,
-            [b'\r', b'\n', ..] => 2,
-            _ => break,
-        };
+    loop {
+        let cr = (input.get(n) == Some(&b'\r')) as usize;
+        if input.get(n + cr) != Some(&b'\n') {
+            return n;
+        }
+        n += cr + 1;
     }
-    n
 }
 
 /// The request line of `input` (after empty lines, without its line end); `None` while it has

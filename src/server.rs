@@ -174,9 +174,10 @@ impl<'a> Worker<'a> {
             open: 0,
             cap: 0,
         };
-        // Descriptors are numbered from the lowest free: the worker's own are below the highest
-        // of the last two it opened.
-        let own = w.listener.raw().max(w.epoll.raw()) as u64 + 2;
+        // Descriptors are numbered from the lowest free: the worker's own (stdio, the
+        // signalfd, the listener, the wake-up eventfd, epoll) are at most the highest of the
+        // last three, whichever order a worker opened them in.
+        let own = w.listener.raw().max(w.epoll.raw()).max(shared.wake.raw()) as u64 + 2;
         w.cap = sys::fd_limit().saturating_sub(own).min(CONN_SLOTS as u64);
         w.tick();
         if shared.config.seccomp {
