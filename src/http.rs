@@ -161,8 +161,8 @@ pub struct Exchange<'a> {
     /// The request target as sent, empty when unparsed.
     pub target: &'a [u8],
     /// The request line's HTTP version as received, ten times the major plus the minor (11 is
-    /// HTTP/1.1, 20 HTTP/2.0); `None` when the line could not be read to its version.
-    pub version: Option<u8>,
+    /// HTTP/1.1, 20 HTTP/2.0); [`NO_VERSION`] when the line could not be read to its version.
+    pub version: u8,
 }
 
 #[derive(Clone, Copy)]
@@ -172,6 +172,9 @@ enum Route {
     Healthcheck,
     Panic,
 }
+
+/// [`Exchange::version`] of a request line that could not be read to its version.
+pub const NO_VERSION: u8 = u8::MAX;
 
 /// What the HTTP layer makes of the input so far.
 enum Verdict {
@@ -221,7 +224,9 @@ pub fn respond<'a>(
         input,
         method: req.method.unwrap_or("").as_bytes(),
         target: req.path.unwrap_or("").as_bytes(),
-        version: req.version.map(|minor| 10 + newer.unwrap_or(minor)),
+        version: req
+            .version
+            .map_or(NO_VERSION, |minor| 10 + newer.unwrap_or(minor)),
     };
     let (content_type, body) = match judge(parsed, &req, input, ctx, &mut x) {
         Verdict::Incomplete => return None,
@@ -284,7 +289,7 @@ fn judge(
                 // HTTP/1.2 to 1.9 not yet rewritten: its head has not ended (see `newer_minor`).
                 Some(v) if v / 10 == 1 => return Verdict::Incomplete,
                 Some(v) => {
-                    x.version = Some(v);
+                    x.version = v;
                     return Verdict::Refuse(Status::VersionNotSupported);
                 }
                 None => return Verdict::Refuse(Status::BadRequest),
@@ -415,7 +420,7 @@ pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) ->
         input: b"",
         method: b"",
         target: b"",
-        version: None,
+        version: NO_VERSION,
     };
     write(out, &ctx, &x, TEXT, status.reason_line(), false)
 }
@@ -444,7 +449,7 @@ fn write(
     }
     if !x.keep_alive {
         out.push(b"\r\nConnection: close");
-    } else if x.version == Some(10) {
+    } else if x.version == 10 {
         // HTTP/1.0 persists only when both sides say so (RFC 9112 §9.3).
         out.push(b"\r\nConnection: keep-alive");
     }
@@ -1080,7 +1085,7 @@ mod test {
                 &mut [0; JSON_MAX],
             )
             .unwrap();
-            assert_eq!(x.version, Some(10 + minor), "the version as received");
+            assert_eq!(x.version, 10 + minor, "the version as received");
         }
         // Only the request line's own version counts.
         assert_eq!(
@@ -1354,7 +1359,7 @@ mod test {
             &mut [0; JSON_MAX],
         )
         .unwrap();
-        assert_eq!((x.status, x.version), (Status::Ok, Some(15)));
+        assert_eq!((x.status, x.version), (Status::Ok, 15));
     }
 
     #[test]
@@ -1372,14 +1377,14 @@ mod test {
             let mut out = [0u8; RESPONSE_MAX];
             let mut req = req.to_vec();
             let x = respond(&mut req, &ctx, &mut Buf::new(&mut out), &mut [0; JSON_MAX]).unwrap();
-            assert_eq!((x.status, x.version), (Status::BadRequest, None));
+            assert_eq!((x.status, x.version), (Status::BadRequest, NO_VERSION));
         }
         let mut out = [0u8; RESPONSE_MAX];
         let mut req = b"GET / HTTP/2.0\r\n\r\n".to_vec();
         let x = respond(&mut req, &ctx, &mut Buf::new(&mut out), &mut [0; JSON_MAX]).unwrap();
         assert_eq!(
             (x.method, x.version),
-            (&b"GET"[..], Some(20)),
+            (&b"GET"[..], 20),
             "a 505's line is read"
         );
     }

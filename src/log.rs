@@ -8,7 +8,7 @@
 
 use crate::addr::Addr;
 use crate::buf::Buf;
-use crate::http::Exchange;
+use crate::http::{Exchange, NO_VERSION};
 use crate::sys;
 
 /// Size of a worker's log batch; flushed early when a line might not fit.
@@ -44,7 +44,8 @@ impl AccessLog {
         peer.write(&mut b);
         b.push(b" \"");
         // A request line that could not be read to its version is shown as `-`.
-        if let Some(v) = x.version {
+        if x.version != NO_VERSION {
+            let v = x.version;
             b.push(x.method);
             b.byte(b' ');
             escaped(&mut b, &x.target[..x.target.len().min(TARGET_MAX)]);
@@ -122,7 +123,7 @@ mod test {
     fn exchange<'a>(
         method: &'a [u8],
         target: &'a [u8],
-        version: Option<u8>,
+        version: u8,
         status: Status,
     ) -> Exchange<'a> {
         Exchange {
@@ -145,7 +146,7 @@ mod test {
         log.line(
             b"2026-11-27T06:46:44Z",
             &peer,
-            &exchange(b"GET", b"/alwaysok", Some(11), Status::Ok),
+            &exchange(b"GET", b"/alwaysok", 11, Status::Ok),
             21_400,
         );
         assert_eq!(
@@ -161,7 +162,7 @@ mod test {
         log.line(
             b"T",
             &peer,
-            &exchange(b"GET", b"/a\"b\\c\xff", Some(10), Status::NotFound),
+            &exchange(b"GET", b"/a\"b\\c\xff", 10, Status::NotFound),
             1_500_000_000,
         );
         assert_eq!(
@@ -170,12 +171,7 @@ mod test {
         );
         let long = std::vec![b'a'; 2000];
         let mut log = std::boxed::Box::new(AccessLog::EMPTY);
-        log.line(
-            b"T",
-            &peer,
-            &exchange(b"GET", &long, Some(11), Status::Ok),
-            0,
-        );
+        log.line(b"T", &peer, &exchange(b"GET", &long, 11, Status::Ok), 0);
         let line = log.waiting();
         assert!(line.len() < LINE_MAX);
         assert!(std::str::from_utf8(line)
@@ -190,7 +186,7 @@ mod test {
         log.line(
             b"T",
             &peer,
-            &exchange(b"", b"", None, Status::BadRequest),
+            &exchange(b"", b"", NO_VERSION, Status::BadRequest),
             0,
         );
         assert_eq!(log.waiting(), b"T 1.2.3.4:5 \"-\" 400 18 0.000ms\n");
