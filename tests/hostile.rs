@@ -251,8 +251,13 @@ const PARTIAL_HEAD: &str = "GET /alwaysok HTTP/1.1\r\nHost: test\r\n";
 /// Bytes of the buffer each connection slot has for its head (the longest head accepted).
 const HEAD_BUFFER: u64 = 8 * 1024;
 
+/// Held by each test that opens thousands of connections: RLIMIT_NOFILE is per process, and
+/// this process holds the client ends of every test running at the same time.
+static THOUSANDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn a_head_in_three_writes_is_answered_while_thousands_of_partial_heads_are_held() {
+    let _alone = THOUSANDS.lock().unwrap_or_else(|e| e.into_inner());
     // RLIMIT_NOFILE is per process: this process holds the client ends, the server (which
     // raises its own soft limit to the hard one it inherits) the other ends.
     let need = PARTIAL_HEADS as u64 + 1000;
@@ -601,6 +606,7 @@ fn flood(s: &Server) {
 
 #[test]
 fn ten_thousand_concurrent_connections_are_all_answered() {
+    let _alone = THOUSANDS.lock().unwrap_or_else(|e| e.into_inner());
     // RLIMIT_NOFILE is per process: this process holds the client ends, the server (which
     // raises its own soft limit to the hard one it inherits) the other ends.
     let need = FLOOD as u64 + 1000;
