@@ -128,6 +128,21 @@ impl Client {
         self.stream.set_read_timeout(Some(PATIENCE)).unwrap();
     }
 
+    /// What waits to be read right now, without reading it or waiting: `None` while the
+    /// connection is open with nothing for us, `Some(0)` at its end, `Some(n)` for n bytes.
+    #[track_caller]
+    pub fn peek_now(&self) -> Option<usize> {
+        self.stream.set_nonblocking(true).unwrap();
+        let mut chunk = [0u8; 4096];
+        let got = self.stream.peek(&mut chunk);
+        self.stream.set_nonblocking(false).unwrap();
+        match got {
+            Ok(n) => Some(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+            Err(e) => panic!("peek failed: {e}"),
+        }
+    }
+
     /// Half-closes the sending side.
     pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);

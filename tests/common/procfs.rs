@@ -1,5 +1,5 @@
 //! What the kernel says about a process, read from /proc (children, state, sockets, status
-//! fields, CPU time, descriptors), and this process's descriptor limit.
+//! fields, CPU time, memory, descriptors), and this process's descriptor limit.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -121,6 +121,13 @@ pub fn proc_status(pid: i32, field: &str) -> Option<String> {
         let v = l.strip_prefix(field)?.strip_prefix(":\t")?;
         Some(v.to_string())
     })
+}
+
+/// Resident memory of process `pid` in bytes (`VmRSS`), or 0 when it is gone.
+pub fn rss(pid: i32) -> u64 {
+    proc_status(pid, "VmRSS")
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// CPU time process `pid` has used (user + system, all its threads), from /proc/PID/stat.
