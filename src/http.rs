@@ -255,7 +255,7 @@ pub fn respond<'a>(
             (TEXT, status.reason_line())
         }
     };
-    x.body_len = write(out, ctx, &x, content_type, body, x.method == b"HEAD");
+    x.body_len = write(out, ctx.date, &x, content_type, body, x.method == b"HEAD");
     Some(x)
 }
 
@@ -400,17 +400,6 @@ fn method_index(method: &[u8]) -> Option<usize> {
 /// Writes a complete `status` response that closes the connection, for answers given outside a
 /// request (timeouts, overload). Returns the body length.
 pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) -> usize {
-    let health = || Health {
-        uptime_secs: 0,
-        requests: 0,
-        connections: 0,
-        remaining_secs: 0,
-    };
-    let ctx = Context {
-        date,
-        draining: true,
-        health: &health,
-    };
     let x = Exchange {
         consumed: 0,
         status,
@@ -422,14 +411,14 @@ pub fn write_error(out: &mut Buf, date: &[u8; HTTP_DATE_LEN], status: Status) ->
         target: b"",
         version: NO_VERSION,
     };
-    write(out, &ctx, &x, TEXT, status.reason_line(), false)
+    write(out, date, &x, TEXT, status.reason_line(), false)
 }
 
 /// Writes the head and (unless `head_only`) the body; returns the body bytes written.
 /// `content_type` is the `Content-Type` value, possibly followed by more header lines.
 fn write(
     out: &mut Buf,
-    ctx: &Context,
+    date: &[u8; HTTP_DATE_LEN],
     x: &Exchange,
     content_type: &[u8],
     body: &[u8],
@@ -439,7 +428,7 @@ fn write(
     out.push(b"HTTP/1.1 ");
     out.push(&line[..line.len() - 1]);
     out.push(b"\r\nServer: tinyapi\r\nDate: ");
-    out.push(ctx.date);
+    out.push(date);
     out.push(b"\r\nContent-Type: ");
     out.push(content_type);
     out.push(b"\r\nContent-Length: ");

@@ -97,6 +97,9 @@ static CGROUP: sys::Reserved<cgroup::Scratch> = sys::Reserved::new(cgroup::Scrat
 // Kept out of line: inlined into `start` it grows the binary by ~260 bytes.
 #[inline(never)]
 fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
+    // Descriptors a parent left open would count against each worker's limit unseen (see
+    // `server::Worker::new`): the server uses none of them.
+    sys::close_inherited();
     // Asked once, here, so that a kernel or emulator without seccomp gets one warning (or,
     // with `require`, one error), not one from each worker.
     if config.seccomp {

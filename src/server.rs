@@ -123,6 +123,8 @@ pub struct Worker<'a> {
     /// for itself and one kept free, so that a connection over the limit is still accepted
     /// and answered (see `admit`).
     cap: u64,
+    /// Where `shed_idle` starts looking.
+    shed_from: usize,
 }
 
 impl<'a> Worker<'a> {
@@ -173,6 +175,7 @@ impl<'a> Worker<'a> {
             log_due_ms: 0,
             open: 0,
             cap: 0,
+            shed_from: CONN_SLOTS, // the search starts at slot 0
         };
         // Descriptors are numbered from the lowest free: the worker's own (stdio, the
         // signalfd, the listener, the wake-up eventfd, epoll) are at most the highest of the
@@ -350,15 +353,25 @@ impl<'a> Worker<'a> {
     /// idle connection at any time); false when none is idle.
     fn shed_idle(&mut self) -> bool {
         // Idle deadlines are the last request plus the same timeout: the earliest is the oldest.
-        // A free slot is never idle (`Conn::FREE`, or closed).
+        // Deadlines are whole seconds: among those idle since the same second, the search goes
+        // round the table from the last slot shed, not back to the slot just refilled. A free
+        // slot is never idle (`Conn::FREE`, or closed).
+        let high = self.mem.free.high_water();
         let (mut oldest, mut deadline) = (None, u32::MAX);
-        for slot in 0..self.mem.free.high_water() {
+        let mut slot = self.shed_from;
+        for _ in 0..high {
+            slot = if slot + 1 >= high { 0 } else { slot + 1 };
             let c = &self.mem.slots[slot % CONN_SLOTS].conn;
             if c.phase() == Phase::Idle && c.deadline() < deadline {
                 (oldest, deadline) = (Some(slot), c.deadline());
             }
         }
-        oldest.map(|slot| self.close(slot)).is_some()
+        let Some(slot) = oldest else {
+            return false;
+        };
+        self.shed_from = slot;
+        self.close(slot);
+        true
     }
 
     fn on_signal(&mut self) {
