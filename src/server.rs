@@ -36,6 +36,10 @@ const DRAIN_MS: u64 = 800;
 /// How often workers look at `STOP_LINE` during the shutdown delay, which a second signal cuts
 /// short.
 const DELAY_POLL_MS: u64 = 100;
+/// Descriptors a worker keeps besides its connections: stdin, stdout, stderr, the signalfd
+/// (worker 0), the listener, the wake-up eventfd and epoll (inherited ones are closed at start),
+/// and one kept free, so that a connection over the cap is still accepted and answered.
+const OWN_FDS: u64 = 8;
 /// Backlog of the listening socket: the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
@@ -119,9 +123,7 @@ pub struct Worker<'a> {
     drain_deadline_ms: u64,
     log_due_ms: u64,
     open: u64,
-    /// Connections this worker may hold: its descriptor limit less the descriptors it needs
-    /// for itself and one kept free, so that a connection over the limit is still accepted
-    /// and answered (see `admit`).
+    /// Connections this worker may hold: its descriptor limit less `OWN_FDS` (see `admit`).
     cap: u64,
     /// Where `shed_idle` starts looking.
     shed_from: usize,
@@ -177,11 +179,9 @@ impl<'a> Worker<'a> {
             cap: 0,
             shed_from: CONN_SLOTS, // the search starts at slot 0
         };
-        // Descriptors are numbered from the lowest free: the worker's own (stdio, the
-        // signalfd, the listener, the wake-up eventfd, epoll) are at most the highest of the
-        // last three, whichever order a worker opened them in.
-        let own = w.listener.raw().max(w.epoll.raw()).max(shared.wake.raw()) as u64 + 2;
-        w.cap = sys::fd_limit().saturating_sub(own).min(CONN_SLOTS as u64);
+        w.cap = sys::fd_limit()
+            .saturating_sub(OWN_FDS)
+            .min(CONN_SLOTS as u64);
         w.tick();
         if shared.config.seccomp {
             if let Err(e) = sys::lock_down() {

@@ -51,11 +51,6 @@ impl Epoll {
         unsafe { syscall!(SYS_epoll_create1(libc::EPOLL_CLOEXEC)) }.map(|fd| Epoll(Fd(fd as c_int)))
     }
 
-    /// The raw descriptor number of the instance.
-    pub fn raw(&self) -> c_int {
-        self.0.raw()
-    }
-
     /// Watches `fd` for `events`, reporting `token` ([epoll_ctl(2)]).
     ///
     /// [epoll_ctl(2)]: https://man7.org/linux/man-pages/man2/epoll_ctl.2.html

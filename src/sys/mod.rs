@@ -120,8 +120,8 @@ pub use epoll::{interest, Epoll, Event};
 pub use io::{read_file, stdout_nonblocking, write, write_parts, MAX_PARTS, STDERR, STDOUT};
 pub use net::{accept, connect_with_timeout, listen, local_addr, recv, send, shutdown_write};
 pub use process::{
-    close_inherited, exit, fd_limit, fork, kill, raise_fd_limit, reap_child, shared_counters, usable_cpus, Pid,
-    Process, Reserved,
+    close_inherited, exit, fd_limit, fork, kill, raise_fd_limit, reap_child, shared_counters,
+    usable_cpus, Pid, Process, Reserved,
 };
 pub use seccomp::{lock_down, seccomp_available};
 pub use signals::{eventfd, notify, shutdown_signals, signal, take_signal};
