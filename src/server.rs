@@ -331,10 +331,11 @@ impl<'a> Worker<'a> {
             sys::shutdown_write(&sock);
             return;
         };
-        self.mem.slots[slot % CONN_SLOTS] = Slot {
-            sock: Some(sock),
-            conn: Conn::open(peer, self.now, &self.shared.config),
-        };
+        let s = &mut self.mem.slots[slot % CONN_SLOTS];
+        s.conn = Conn::open(peer, self.now, &self.shared.config);
+        // The slot is free, its socket `None`: nothing to close (and no call to a drop that
+        // would do nothing).
+        core::mem::forget(s.sock.replace(sock));
         self.open += 1;
         self.count_open();
         // The request is already there (TCP_DEFER_ACCEPT): answer it first. A connection that
@@ -357,20 +358,20 @@ impl<'a> Worker<'a> {
         // round the table from the last slot shed, not back to the slot just refilled. A free
         // slot is never idle (`Conn::FREE`, or closed).
         let high = self.mem.free.high_water();
-        let (mut oldest, mut deadline) = (None, u32::MAX);
+        let (mut oldest, mut deadline) = (usize::MAX, u32::MAX);
         let mut slot = self.shed_from;
         for _ in 0..high {
             slot = if slot + 1 >= high { 0 } else { slot + 1 };
             let c = &self.mem.slots[slot % CONN_SLOTS].conn;
             if c.phase() == Phase::Idle && c.deadline() < deadline {
-                (oldest, deadline) = (Some(slot), c.deadline());
+                (oldest, deadline) = (slot, c.deadline());
             }
         }
-        let Some(slot) = oldest else {
+        if oldest == usize::MAX {
             return false;
-        };
-        self.shed_from = slot;
-        self.close(slot);
+        }
+        self.shed_from = oldest;
+        self.close(oldest);
         true
     }
 
