@@ -84,7 +84,7 @@ fn head_healthcheck_has_json_headers_and_no_body() {
 #[test]
 fn unknown_path_is_404() {
     let s = Server::start(&[]);
-    for path in ["/nope", "/alwaysok/extra", "/ALWAYSOK", "/index.html", "*"] {
+    for path in ["/nope", "/alwaysok/extra", "/ALWAYSOK", "/index.html"] {
         assert_eq!(
             s.get(path),
             response("404 Not Found", TEXT, 10, "", "Not Found\n"),
@@ -114,7 +114,7 @@ fn other_methods_get_405_with_allow() {
         ("DELETE", "/healthcheck"),
         ("OPTIONS", "/alwaysok"),
         ("PATCH", "/panic"),
-        ("get", "/alwaysok"),
+        ("TRACE", "/alwaysok"),
     ] {
         let r = s.exchange(&format!("{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n"));
         assert_eq!(
