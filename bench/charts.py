@@ -42,6 +42,7 @@ def use_venv():
         print(f"charts: installing {' '.join(REQUIREMENTS)} into {VENV}", file=sys.stderr)
         if subprocess.run([sys.executable, "-m", "venv", VENV]).returncode != 0:
             # Debian's Python keeps ensurepip in a package of its own.
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
             subprocess.run(["apt-get", "install", "-y", "-qq", "python3-venv"], check=True)
             subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", *REQUIREMENTS], check=True)
@@ -165,6 +166,8 @@ def scale_chart(scale, path):
                     label=f"{srv['label']}: kernel (slab and socket buffers, both ends)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi)))
     _log_ticks(ax, "y")
     from matplotlib.ticker import FuncFormatter
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
