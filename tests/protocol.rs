@@ -230,10 +230,10 @@ fn too_many_header_lines_is_431() {
 }
 
 #[test]
-fn giant_request_line_is_431_and_closes() {
+fn giant_request_line_is_414_and_closes() {
     let s = Server::start(&[]);
     let long = format!("GET /{} HTTP/1.1\r\nHost: test\r\n\r\n", "a".repeat(10_000));
-    refused(&s, long.as_bytes(), |c| c == 431);
+    refused(&s, long.as_bytes(), |c| c == 414);
 }
 
 #[test]
