@@ -30,7 +30,7 @@ fn main() {
     }
     // Both targets link with rust-lld directly (.cargo/config.toml), through .cargo/lld-trim.
     let args: &[&str] = &[
-        // musl's libc.a, for memcpy, memcmp, bcmp and strlen only (see src/sys/start.rs).
+        // musl's libc.a, for memcpy, memmove, memcmp and bcmp only (see src/sys/mod.rs).
         "-lc",
         // Fully static: no dynamic loader, no shared libraries, nothing else in the image.
         "-static",

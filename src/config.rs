@@ -2,7 +2,8 @@
 //!
 //! Environment variables are read first and options override them. An empty variable counts as
 //! unset (container templates often leave them empty). Any invalid value is an [`Error`] naming
-//! the option or variable and the value, which `main` prints before exiting with status 2.
+//! the option or variable and the value, which [`crate::start`] prints before the program exits
+//! with status 2.
 
 use crate::addr::{parse_port, Addr};
 use crate::http::parse_decimal;

@@ -5,7 +5,8 @@
 //! connection as a state machine over an abstract socket and clock; [`server`] is the epoll
 //! event loop that drives connections; [`shared`] is what the worker processes share (counters,
 //! configuration, the wake-up); [`supervise`] forks the workers and handles signals;
-//! [`sys`] is the only module with `unsafe` code and libc calls; [`config`], [`addr`],
+//! [`sys`] is the only module of the server with `unsafe` code and libc calls (`script`, built
+//! only for tests and the fuzz targets, allocates zeroed buffers unsafely); [`config`], [`addr`],
 //! [`time`], [`log`], [`slots`], [`buf`] and [`cgroup`] are small pure helpers; [`probe`] is
 //! the built-in health check client.
 #![cfg_attr(not(test), no_std)]

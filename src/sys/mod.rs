@@ -9,7 +9,7 @@
 //! (TLS, errno, stdio set-up) never runs, so no libc function may be called; musl provides only
 //! the memory routines (`memcpy`, `memcmp`, `bcmp`), which touch neither errno nor TLS.
 //! `.ci/run` checks which parts of libc.a end up in the binary. The libc crate provides the
-//! constants and types: the system call numbers are the kernel's, the same as before.
+//! constants and types: the system call numbers are the kernel's.
 //!
 //! Layout, by concern and then by architecture (as mio and rustix): this file holds what every
 //! concern shares (`syscall!`, [`Errno`], [`Fd`]); each concern has a file of its own,
