@@ -623,17 +623,15 @@ fn crlf_only(head: &[u8]) -> bool {
     true
 }
 
-/// The length of the empty lines (CRLF or LF) at the start of `input`, which a server ignores
-/// before a request line (RFC 9112 §2.2), as httparse does.
+/// The length of the empty lines (CRLF) at the start of `input`, which a server ignores before
+/// a request line (RFC 9112 §2.2). A bare LF is not one: like a bare LF anywhere in a head, it
+/// gets 400 (`crlf_only`), however the bytes are split into reads.
 pub fn empty_lines(input: &[u8]) -> usize {
     let mut n = 0;
-    loop {
-        let cr = (input.get(n) == Some(&b'\r')) as usize;
-        if input.get(n + cr) != Some(&b'\n') {
-            return n;
-        }
-        n += cr + 1;
+    while input.get(n) == Some(&b'\r') && input.get(n + 1) == Some(&b'\n') {
+        n += 2;
     }
+    n
 }
 
 /// The request line of `input` (after empty lines, without its line end); `None` while it has
@@ -1378,7 +1376,8 @@ mod test {
 
     #[test]
     fn empty_lines_are_counted_whole() {
-        assert_eq!(empty_lines(b"\r\n\n\r\nGET"), 5);
+        assert_eq!(empty_lines(b"\r\n\r\nGET"), 4);
+        assert_eq!(empty_lines(b"\r\n\n\r\nGET"), 2, "a bare LF ends them");
         assert_eq!(empty_lines(b"\r\n\r"), 2);
         assert_eq!(empty_lines(b"\rGET"), 0);
         assert_eq!(empty_lines(b""), 0);
