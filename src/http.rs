@@ -702,12 +702,20 @@ mod test {
         }
     }
 
+    /// What a response depends on while the server serves (not draining).
+    fn serving() -> Context<'static> {
+        Context {
+            date: DATE,
+            draining: false,
+            health: &health,
+        }
+    }
+
     /// Answers every complete request of `input`; returns the output and the exchanges.
     fn run(input: &[u8], draining: bool) -> (String, Vec<(Status, bool, usize)>) {
         let ctx = Context {
-            date: DATE,
             draining,
-            health: &health,
+            ..serving()
         };
         let mut out = std::vec![0u8; 64 * 1024];
         let mut b = Buf::new(&mut out);
@@ -805,11 +813,7 @@ mod test {
 
     #[test]
     fn panic_answers_500_closes_and_asks_to_exit() {
-        let ctx = Context {
-            date: DATE,
-            draining: false,
-            health: &health,
-        };
+        let ctx = serving();
         let mut out = [0u8; RESPONSE_MAX];
         let mut b = Buf::new(&mut out);
         let mut req = b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
@@ -884,11 +888,7 @@ mod test {
 
     #[test]
     fn every_prefix_of_a_valid_request_is_incomplete() {
-        let ctx = Context {
-            date: DATE,
-            draining: false,
-            health: &health,
-        };
+        let ctx = serving();
         for req in [
             &b"GET /alwaysok HTTP/1.1\r\nHost: example\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"[..],
             b"HEAD / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
@@ -1320,11 +1320,7 @@ mod test {
 
     #[test]
     fn the_version_is_kept_as_received_while_the_head_is_incomplete() {
-        let ctx = Context {
-            date: DATE,
-            draining: false,
-            health: &health,
-        };
+        let ctx = serving();
         let head = b"GET /alwaysok HTTP/1.5\r\nHost: x\r\n";
         let mut input = head.to_vec();
         let mut out = [0u8; RESPONSE_MAX];
@@ -1349,11 +1345,7 @@ mod test {
 
     #[test]
     fn an_unreadable_request_line_has_no_version() {
-        let ctx = Context {
-            date: DATE,
-            draining: false,
-            health: &health,
-        };
+        let ctx = serving();
         for req in [
             &b"GET \x01 HTTP/1.1\r\n\r\n"[..],
             b"GET / HTTP/1.x\r\n\r\n",
