@@ -179,31 +179,7 @@ fn active_keep_alive_connection_outlives_the_idle_timeout() {
 fn connections_over_the_cap_get_503_unless_an_idle_one_makes_room() {
     // One worker: which connection it holds decides the answer.
     let s = Server::start(&["--max-connections", "2", "--workers", "1"]);
-    // Two clients in the middle of a request: neither is idle. (The listener defers accepting
-    // until a client sends, TCP_DEFER_ACCEPT: each sends first.)
-    let mut a = s.connect();
-    a.send(b"GET /alwaysok HTTP/1.1\r\n");
-    let mut b = s.connect();
-    b.send(b"GET /alwaysok HTTP/1.1\r\n");
-    let mut c = s.connect();
-    c.send(GET_OK.as_bytes());
-    assert_eq!(
-        c.normalized(false),
-        error_response(503, "Service Unavailable")
-    );
-    c.expect_closed(PATIENCE);
-    // The first two are unaffected.
-    for x in [&mut a, &mut b] {
-        x.send(b"Host: test\r\n\r\n");
-        assert_eq!(x.normalized(false), alwaysok_response(""));
-    }
-    // Both idle now: a new client closes the one idle longest, the first, and is served.
-    let mut c = s.connect();
-    c.send(GET_OK.as_bytes());
-    assert_eq!(c.normalized(false), alwaysok_response(""));
-    a.expect_closed(PATIENCE);
-    assert_eq!(b.exchange(GET_OK), alwaysok_response(""));
-    assert_eq!(c.exchange(GET_OK), alwaysok_response(""));
+    s.assert_cap_of_two();
 }
 
 #[test]

@@ -346,27 +346,7 @@ fn timeouts_under_the_filter() {
 fn connection_cap_under_the_filter() {
     require_filter!();
     let s = locked(1, &["--max-connections", "2"]);
-    // Two clients in the middle of a request, neither idle: a third gets 503.
-    let mut a = s.connect();
-    a.send(b"GET /alwaysok HTTP/1.1\r\n");
-    let mut b = s.connect();
-    b.send(b"GET /alwaysok HTTP/1.1\r\n");
-    let mut c = s.connect();
-    c.send(GET_OK.as_bytes());
-    assert_eq!(
-        c.normalized(false),
-        error_response(503, "Service Unavailable")
-    );
-    c.expect_closed(PATIENCE);
-    // Once one is idle, the next client closes it and is served.
-    a.send(b"Host: test\r\n\r\n");
-    assert_eq!(a.normalized(false), alwaysok_response(""));
-    let mut d = s.connect();
-    d.send(GET_OK.as_bytes());
-    assert_eq!(d.normalized(false), alwaysok_response(""));
-    a.expect_closed(PATIENCE);
-    b.send(b"Host: test\r\n\r\n");
-    assert_eq!(b.normalized(false), alwaysok_response(""));
+    s.assert_cap_of_two();
     wait_locked(&s, 1);
 }
 

@@ -289,6 +289,36 @@ impl Server {
         })
     }
 
+    /// For a server of one worker started with `--max-connections 2`: while two clients are
+    /// in the middle of a request (neither idle) a third gets 503 and is closed, and the two
+    /// are unaffected; once both are idle, a new client closes the one idle longest (the
+    /// first) and is served. The listener defers accepting until a client sends
+    /// (TCP_DEFER_ACCEPT): each client sends first.
+    #[track_caller]
+    pub fn assert_cap_of_two(&self) {
+        let mut a = self.connect();
+        a.send(b"GET /alwaysok HTTP/1.1\r\n");
+        let mut b = self.connect();
+        b.send(b"GET /alwaysok HTTP/1.1\r\n");
+        let mut c = self.connect();
+        c.send(GET_OK.as_bytes());
+        assert_eq!(
+            c.normalized(false),
+            error_response(503, "Service Unavailable")
+        );
+        c.expect_closed(PATIENCE);
+        for x in [&mut a, &mut b] {
+            x.send(b"Host: test\r\n\r\n");
+            assert_eq!(x.normalized(false), alwaysok_response(""));
+        }
+        let mut c = self.connect();
+        c.send(GET_OK.as_bytes());
+        assert_eq!(c.normalized(false), alwaysok_response(""));
+        a.expect_closed(PATIENCE);
+        assert_eq!(b.exchange(GET_OK), alwaysok_response(""));
+        assert_eq!(c.exchange(GET_OK), alwaysok_response(""));
+    }
+
     /// Waits until the server reports `expected` open connections (the asking one included).
     #[track_caller]
     pub fn wait_connections(&self, expected: u64, timeout: Duration) {
