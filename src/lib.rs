@@ -4,7 +4,8 @@
 //! Layout: [`http`] is the pure protocol layer (bytes in, bytes out); [`conn`] is one
 //! connection as a state machine over an abstract socket and clock; [`server`] is the epoll
 //! event loop that drives connections; [`shared`] is what the worker processes share (counters,
-//! configuration, the wake-up); [`supervise`] forks the workers and handles signals;
+//! configuration, the wake-up); [`supervise`] forks the workers, reads the signals and reaps;
+//! `serve` and `run` here are the run's sequence, from the configuration to the exit status;
 //! [`sys`] is the only module of the server with `unsafe` code and libc calls (`script`, built
 //! only for tests and the fuzz targets, allocates zeroed buffers unsafely); [`config`], [`addr`],
 //! [`time`], [`log`], [`slots`], [`buf`] and [`cgroup`] are small pure helpers; [`probe`] is
@@ -35,6 +36,10 @@ pub mod time;
 use addr::Addr;
 use buf::Buf;
 use config::Command;
+use core::mem::ManuallyDrop;
+use server::{Ended, Worker};
+use shared::Shared;
+use supervise::Role;
 use sys::Errno;
 
 /// The version, as reported by `--version`, the start-up line and `/healthcheck`.
@@ -156,7 +161,84 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
         Ok(s) => s,
         Err(e) => fatal(b"cannot map counters", e),
     };
-    supervise::run(&shared, listener, signals, process)
+    run(&shared, listener, signals, process)
+}
+
+/// The run, once everything the workers share is set up: forks the workers, sets each up,
+/// locks it down, announces the server, serves until the drain has ended, and says so; the exit
+/// status. Signals reach worker 0's event loop, which returns to say what they were.
+// Inlined into `serve`, its one caller (out of line: ~30 bytes more).
+#[inline(always)]
+fn run(shared: &Shared, listener: sys::Fd, signals: sys::Fd, process: &mut sys::Process) -> i32 {
+    // Neither dropped: the process ends when `run` returns, and the kernel closes what they hold.
+    let (id, listener, mut sup) = match supervise::fork_workers(shared.workers, signals, process) {
+        Ok(Role::First(sup)) => (0, listener, ManuallyDrop::new(Some(sup))),
+        // A listening socket of its own in the same SO_REUSEPORT group: the kernel spreads
+        // connections evenly, where one shared socket would not. It replaces (and closes) the
+        // copy of the first worker's.
+        Ok(Role::Other(id)) => match server::listen(&shared.bound, &shared.config, true) {
+            Ok(l) => (id, l, ManuallyDrop::new(None)),
+            Err(e) => fatal(b"a worker cannot listen", e),
+        },
+        Err(e) => fatal(b"cannot fork a worker", e),
+    };
+    let mut worker = ManuallyDrop::new(Worker::new(
+        id,
+        shared,
+        listener,
+        sup.as_ref().map(|s| &s.signals),
+        process,
+    ));
+    if shared.config.seccomp {
+        if let Err(e) = sys::lock_down() {
+            fatal(b"cannot install the seccomp filter", e);
+        }
+    }
+    // The first worker is locked down: the server is ready, and no fatal error can follow.
+    if id == 0 {
+        announce(
+            &shared.bound,
+            shared.workers,
+            shared.config.workers_from_quota,
+        );
+    }
+    while worker.run() == Ended::Signals {
+        let Some(s) = &mut *sup else { continue };
+        let signals = s.take_signals();
+        if signals.stop {
+            worker.stop();
+        }
+        // A worker that ends before shutdown began leaves the server incomplete: stop the
+        // others and exit with status 1, as a single process would.
+        if signals.worker_ended && shared.stop_at() == 0 {
+            worker.flush_log();
+            let _ = sys::write(sys::STDERR, b"tinyapi: a worker ended; stopping\n");
+            s.stop_all();
+            return 1;
+        }
+        worker.set_others(s.children_left());
+    }
+    // Workers still running past the drain's deadline are stopped; each has closed what it
+    // could. Then the stop line, with the span of the shutdown delay if there was one.
+    if let Some(s) = &*sup {
+        s.stop_all();
+        let [began, ended] = worker.delay_span();
+        let delay = began[0] != 0;
+        let line: [&[u8]; 5] = [
+            if delay {
+                b"tinyapi stopped; the shutdown delay ran from "
+            } else {
+                b"tinyapi stopped\n"
+            },
+            began,
+            b" to ",
+            ended,
+            b"\n",
+        ];
+        let line = &line[..if delay { 5 } else { 1 }];
+        say(sys::STDOUT, line);
+    }
+    0
 }
 
 /// Prints the start-up line: `tinyapi VERSION listening on ADDR (N workers)`, with `, from the

@@ -6,7 +6,8 @@
 //! (`SO_REUSEPORT`), so the kernel spreads new connections evenly and wakes one worker for each.
 //! What a connection does with its bytes is [`crate::conn`]'s business; the loop hands it the
 //! socket, its buffers and the time, and closes the socket when told to. Forking and signals
-//! are [`crate::supervise`]'s.
+//! are [`crate::supervise`]'s: [`Worker::run`] returns when the signalfd it watches is readable,
+//! and [`crate::serve`] decides what the signals mean.
 
 use crate::addr::Addr;
 use crate::buf::Buf;
@@ -16,7 +17,6 @@ use crate::http::{self, Status, HEAD_MAX};
 use crate::log::AccessLog;
 use crate::shared::{monotonic_ms, Shared, CONNECTIONS, COUNTER_STRIDE, REQUESTS};
 use crate::slots::FreeList;
-use crate::supervise::Supervisor;
 use crate::sys::{self, interest, Epoll, Event, Fd, Process, Reserved};
 use crate::time::{Stamps, LOG_STAMP_LEN};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -97,6 +97,15 @@ enum Cause {
     Clock,
 }
 
+/// Why [`Worker::run`] returned.
+#[derive(PartialEq, Eq)]
+pub enum Ended {
+    /// Signals are pending on the signalfd (worker 0): read them, then run again.
+    Signals,
+    /// The drain is over: every connection is closed and the log is flushed.
+    Drained,
+}
+
 /// One worker process's event loop and connection table.
 pub struct Worker<'a> {
     /// This worker's line of the shared counters.
@@ -104,8 +113,8 @@ pub struct Worker<'a> {
     epoll: Epoll,
     shared: &'a Shared,
     listener: Fd,
-    /// Worker 0 supervises the others.
-    sup: Option<Supervisor>,
+    /// Worker 0: other workers still run, and the drain waits for them (until its deadline).
+    others: bool,
     mem: &'static mut Memory,
     stamps: Stamps,
     /// Monotonic milliseconds, read once per loop turn.
@@ -130,13 +139,12 @@ pub struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    /// Sets up worker `id` on `listener` (with the signals of `sup` for worker 0) and locks the
-    /// process down.
+    /// Sets up worker `id` on `listener`, watching `signals` too for worker 0.
     pub fn new(
         id: usize,
         shared: &'a Shared,
         listener: Fd,
-        sup: Option<Supervisor>,
+        signals: Option<&Fd>,
         process: &mut Process,
     ) -> Worker<'a> {
         // Taken once per process: each worker is a process of its own.
@@ -152,8 +160,8 @@ impl<'a> Worker<'a> {
             // Edge-triggered: the eventfd stays readable once written, and is reported only
             // when written (a wake-up with nothing to do: `run` then follows `STOP_LINE`).
             .and_then(|_| epoll.add(&shared.wake, WAKE, interest::READ | interest::EDGE))
-            .and_then(|_| match &sup {
-                Some(s) => epoll.add(&s.signals, SIGNALS, interest::READ),
+            .and_then(|_| match signals {
+                Some(s) => epoll.add(s, SIGNALS, interest::READ),
                 None => Ok(()),
             });
         if let Err(e) = reg {
@@ -164,7 +172,7 @@ impl<'a> Worker<'a> {
             epoll,
             shared,
             listener,
-            sup,
+            others: false,
             mem,
             stamps: Stamps::at(sys::wall_clock().secs),
             now_ms: 0,
@@ -183,18 +191,16 @@ impl<'a> Worker<'a> {
             .saturating_sub(OWN_FDS)
             .min(CONN_SLOTS as u64);
         w.tick();
-        if shared.config.seccomp {
-            if let Err(e) = sys::lock_down() {
-                crate::fatal(b"cannot install the seccomp filter", e);
-            }
-        }
         w
     }
 
-    /// Serves until the drain after SIGTERM or SIGINT has ended; worker 0 then prints the stop
-    /// line: `tinyapi stopped`, and the span of the shutdown delay if there was one.
-    pub fn run(&mut self) {
+    /// Serves until the drain after SIGTERM or SIGINT has ended, or (worker 0) until signals
+    /// are pending.
+    // Out of line: inlined into `serve` it costs more than a call.
+    #[inline(never)]
+    pub fn run(&mut self) -> Ended {
         loop {
+            let mut signalled = false;
             let timeout = self.timeout();
             let n = self.epoll.wait(&mut self.mem.events, timeout).unwrap_or(0);
             self.tick();
@@ -202,7 +208,7 @@ impl<'a> Worker<'a> {
                 let ev = self.mem.events[i % EVENTS]; // i < n <= EVENTS: no panic path
                 match ev.token() {
                     LISTENER => self.accept_one(),
-                    SIGNALS => self.on_signal(),
+                    SIGNALS => signalled = true,
                     // WAKE (shutdown began: see below) is no slot, and `drive` does nothing
                     // with it: cheaper than an arm of its own.
                     slot => self.drive(slot as usize, Cause::Ready(ev.bits())),
@@ -229,37 +235,36 @@ impl<'a> Worker<'a> {
                 self.mem.log.flush();
                 self.log_due_ms = self.now_ms + LOG_DELAY_MS;
             }
-            let children_left = self.sup.as_ref().is_some_and(|s| s.children_left());
-            if self.draining() && self.open == 0 && !children_left
+            if self.draining() && self.open == 0 && !self.others
                 || self.now_ms >= self.drain_deadline_ms
             {
                 for slot in 0..self.mem.free.high_water() {
                     self.close(slot);
                 }
                 self.mem.log.flush();
-                // Workers past the deadline are stopped; each has closed what it could.
-                if let Some(s) = &self.sup {
-                    s.stop_all();
-                    // The stop line, said here and not by the caller, so that the time stamps
-                    // of the delay need not be handed back (cheaper).
-                    let [began, ended] = &self.delay_span;
-                    let delay = began[0] != 0;
-                    let line: [&[u8]; 5] = [
-                        if delay {
-                            b"tinyapi stopped; the shutdown delay ran from "
-                        } else {
-                            b"tinyapi stopped\n"
-                        },
-                        began,
-                        b" to ",
-                        ended,
-                        b"\n",
-                    ];
-                    crate::say(sys::STDOUT, &line[..if delay { 5 } else { 1 }]);
-                }
-                return;
+                return Ended::Drained;
+            }
+            if signalled {
+                return Ended::Signals;
             }
         }
+    }
+
+    /// Worker 0: whether other workers still run (the drain waits for them until its
+    /// deadline).
+    pub fn set_others(&mut self, running: bool) {
+        self.others = running;
+    }
+
+    /// Worker 0: the log time stamps of the shutdown delay's start and end; all zero when there
+    /// was none.
+    pub fn delay_span(&self) -> &[[u8; LOG_STAMP_LEN]; 2] {
+        &self.delay_span
+    }
+
+    /// Writes the access-log lines waiting.
+    pub fn flush_log(&mut self) {
+        self.mem.log.flush();
     }
 
     /// Milliseconds `epoll_wait` may sleep: until the earliest of the next connection
@@ -375,20 +380,10 @@ impl<'a> Worker<'a> {
         true
     }
 
-    fn on_signal(&mut self) {
-        let Some(s) = &mut self.sup else { return };
-        if s.take_stop() {
-            self.stop();
-        }
-        if let Some(s) = &mut self.sup {
-            s.reap(self.shared.stop_at() != 0, &mut self.mem.log);
-        }
-    }
-
     /// Worker 0, on SIGTERM or SIGINT: starts the shutdown delay if there is one and it has
     /// not begun, otherwise (no delay, or a second signal) makes the drain begin now; and wakes
     /// every worker, itself included, to follow `STOP_LINE`.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         let delay_ms = self.shared.config.shutdown_delay as u64 * 1000;
         let mut stop_at = self.now_ms;
         // A second signal may come before this worker's own wake-up: ask the shared word.
