@@ -56,23 +56,16 @@ impl<'a> Buf<'a> {
 
     /// Appends `n` in decimal.
     pub fn num(&mut self, n: u64) {
-        self.padded(n, 1);
+        self.padded(n, 0);
     }
 
-    /// Appends `n` in decimal with at least `width` digits (zero-padded; at most 20). A plain
-    /// loop: itoa's two-digit table alone is 200 bytes, and these numbers are short.
-    pub fn padded(&mut self, mut n: u64, width: usize) {
-        let mut digits = [b'0'; 20];
-        let mut i = digits.len();
-        while i > 0 {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 && digits.len() - i >= width {
-                break;
-            }
-        }
-        self.push(&digits[i..]);
+    /// Appends `n` in decimal with at least `width` digits (zero-padded; at most 20): the date
+    /// and time fields, and the log's fraction of a millisecond.
+    pub fn padded(&mut self, n: u64, width: usize) {
+        let mut b = itoa::Buffer::new();
+        let digits = b.format(n).as_bytes();
+        self.push(&b"00000000000000000000"[..width.saturating_sub(digits.len()).min(20)]);
+        self.push(digits);
     }
 }
 
