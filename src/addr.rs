@@ -1,7 +1,7 @@
 //! Socket addresses: parsing `ADDR:PORT` and printing them, for IPv4 and IPv6, without std.
 
 use crate::buf::Buf;
-use crate::http::parse_decimal;
+use crate::decimal;
 
 /// An IPv4 or IPv6 address and port. IPv4 addresses sit in the last four bytes of `ip`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl Addr {
 
 /// Parses a decimal port, 0 to 65535.
 pub fn parse_port(s: &[u8]) -> Option<u16> {
-    let n = parse_decimal(s, 65535)?;
+    let n = decimal::parse(s, 65535)?;
     Some(n as u16)
 }
 
@@ -106,7 +106,7 @@ fn parse_v4(s: &[u8]) -> Option<[u8; 4]> {
         if end > 3 {
             return None;
         }
-        *slot = parse_decimal(&rest[..end], 255)? as u8;
+        *slot = decimal::parse(&rest[..end], 255)? as u8;
         rest = rest.get(end + 1..).unwrap_or(b"");
     }
     Some(o)

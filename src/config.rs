@@ -6,7 +6,7 @@
 //! with status 2.
 
 use crate::addr::{parse_port, Addr};
-use crate::http::parse_decimal;
+use crate::decimal;
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: Addr = Addr::v4([0, 0, 0, 0], 8080);
@@ -267,7 +267,7 @@ fn on_off(v: &[u8], flag: &mut bool) -> bool {
 
 /// A decimal from `min` to `max` into `field`; false, leaving `field` as it was, otherwise.
 fn seconds(v: &[u8], min: u64, max: u64, field: &mut u32) -> bool {
-    match parse_decimal(v, max) {
+    match decimal::parse(v, max) {
         Some(n) if n >= min => {
             *field = n as u32;
             true
@@ -278,7 +278,7 @@ fn seconds(v: &[u8], min: u64, max: u64, field: &mut u32) -> bool {
 
 /// A decimal from 1 to `max`.
 fn number(v: &[u8], max: u64) -> Option<u64> {
-    parse_decimal(v, max).filter(|&n| n > 0)
+    decimal::parse(v, max).filter(|&n| n > 0)
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod buf;
 pub mod cgroup;
 pub mod config;
 pub mod conn;
+pub mod decimal;
 pub mod http;
 pub mod log;
 pub mod probe;
