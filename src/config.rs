@@ -7,6 +7,7 @@
 
 use crate::addr::{parse_port, Addr};
 use crate::decimal;
+use crate::time::Secs;
 
 /// Where the server listens unless told otherwise.
 pub const DEFAULT_LISTEN: Addr = Addr::v4([0, 0, 0, 0], 8080);
@@ -30,10 +31,8 @@ pub struct Config {
     pub log: bool,
     /// Refuse connections beyond this many open ones.
     pub max_connections: u64,
-    /// Seconds a client has to send a complete request head.
-    pub header_timeout: u32,
-    /// Seconds a keep-alive connection may sit idle between requests.
-    pub idle_timeout: u32,
+    /// How long connections may take.
+    pub timeouts: Timeouts,
     /// Install the seccomp system-call allowlist once running, where the kernel supports it
     /// (elsewhere, as under qemu-user, warn once and run without it).
     pub seccomp: bool,
@@ -41,10 +40,20 @@ pub struct Config {
     pub seccomp_required: bool,
     /// Seconds the server keeps accepting and answering after the first SIGTERM or SIGINT,
     /// with `/healthcheck` at 503 and every response closing, before it drains.
-    pub shutdown_delay: u32,
+    pub shutdown_delay: Secs,
     /// Set at start-up, by no option: the default worker count is the cgroup's CPU quota, fewer
     /// than the usable CPUs (the start-up line says so).
     pub workers_from_quota: bool,
+}
+
+/// The timeouts a connection keeps to.
+#[derive(Clone, Copy)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub struct Timeouts {
+    /// For a complete request head, and for a client to read what is sent to it.
+    pub header: Secs,
+    /// For the next request on a kept-alive connection.
+    pub idle: Secs,
 }
 
 impl Default for Config {
@@ -54,11 +63,13 @@ impl Default for Config {
             workers: 0,
             log: true,
             max_connections: DEFAULT_MAX_CONNECTIONS,
-            header_timeout: 10,
-            idle_timeout: 60,
+            timeouts: Timeouts {
+                header: Secs(10),
+                idle: Secs(60),
+            },
             seccomp: true,
             seccomp_required: false,
-            shutdown_delay: 0,
+            shutdown_delay: Secs(0),
             workers_from_quota: false,
         }
     }
@@ -148,13 +159,13 @@ const SETTINGS: [Setting; 9] = [
     Setting {
         option: b"--header-timeout",
         var: b"TINYAPI_HEADER_TIMEOUT",
-        apply: |c, v| seconds(v, 1, MAX_TIMEOUT, &mut c.header_timeout),
+        apply: |c, v| seconds(v, 1, MAX_TIMEOUT, &mut c.timeouts.header),
         expected: SECONDS,
     },
     Setting {
         option: b"--idle-timeout",
         var: b"TINYAPI_IDLE_TIMEOUT",
-        apply: |c, v| seconds(v, 1, MAX_TIMEOUT, &mut c.idle_timeout),
+        apply: |c, v| seconds(v, 1, MAX_TIMEOUT, &mut c.timeouts.idle),
         expected: SECONDS,
     },
     Setting {
@@ -266,10 +277,10 @@ fn on_off(v: &[u8], flag: &mut bool) -> bool {
 }
 
 /// A decimal from `min` to `max` into `field`; false, leaving `field` as it was, otherwise.
-fn seconds(v: &[u8], min: u64, max: u64, field: &mut u32) -> bool {
+fn seconds(v: &[u8], min: u64, max: u64, field: &mut Secs) -> bool {
     match decimal::parse(v, max) {
         Some(n) if n >= min => {
-            *field = n as u32;
+            *field = Secs(n as u32);
             true
         }
         _ => false,
@@ -350,11 +361,11 @@ mod test {
             (
                 c.log,
                 c.workers,
-                c.header_timeout,
-                c.idle_timeout,
+                c.timeouts.header,
+                c.timeouts.idle,
                 c.max_connections
             ),
-            (false, 3, 5, 7, 9)
+            (false, 3, Secs(5), Secs(7), 9)
         );
         assert!(!serve(&[], &[("TINYAPI_LOG", "off")]).log);
     }

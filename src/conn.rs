@@ -1,10 +1,12 @@
 //! One connection as a state machine, apart from the event loop that drives it.
 //!
 //! A [`Conn`] knows only that bytes came, bytes may go and what time it is. Its worker hands it
-//! the socket as an [`Io`], its scratch buffers, spill pool and clock reading as an [`Env`],
-//! and acts on the [`Next`] it returns: keep waiting, close the socket, or end the process
-//! (`/panic`). Time is whole seconds on the worker's clock, passed in; nothing here reads a
-//! clock for a decision, so tests and the fuzzer run it in virtual time over a scripted socket.
+//! the socket as an [`Io`], and as an [`Env`] only what a connection uses: its scratch
+//! buffers and spill pool, the clock reading, the timeouts, the log, a reading of the server's
+//! health and the request counter. It acts on the [`Next`] returned: keep waiting, close the
+//! socket, or end the process (`/panic`). Time is whole seconds on the worker's clock, passed
+//! in; nothing here reads a clock for a decision or makes a kernel object, so tests and the
+//! fuzzer run it in virtual time over a scripted socket.
 //!
 //! A connection normally touches no buffer of its own. Input is read into the worker's read
 //! buffer, every complete request in it is answered into the worker's output buffer, and that
@@ -16,12 +18,12 @@
 
 use crate::addr::Addr;
 use crate::buf::Buf;
-use crate::config::Config;
-use crate::http::{self, Context, Status, HEAD_MAX, JSON_MAX, RESPONSE_MAX};
+use crate::config::Timeouts;
+use crate::http::{self, Context, Health, Status, HEAD_MAX, JSON_MAX, RESPONSE_MAX};
 use crate::log::AccessLog;
 use crate::slots::FreeList;
 use crate::sys::{self, interest, Errno, Fd};
-use crate::time::Stamps;
+use crate::time::{Secs, Stamps};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Output built per connection per turn: 16 pipelined answers of any size fit many times over.
@@ -29,8 +31,8 @@ pub const OUT_MAX: usize = 16 * 1024;
 /// Spill buffers per worker: connections whose responses wait for the client to read them, at
 /// the same moment. A connection that needs one when none is free is closed.
 pub const SPILL_SLOTS: usize = 128;
-/// Seconds a closing connection may keep sending before it is closed (see `finish`).
-pub const LINGER_SECS: u32 = 2;
+/// How long a closing connection may keep sending before it is closed (see `finish`).
+pub const LINGER: Secs = Secs(2);
 
 /// Event bits saying the peer closed or the connection failed: read until end of stream.
 const PEER_CLOSED: u32 = interest::READ_CLOSED | interest::FAILED;
@@ -62,7 +64,7 @@ impl Io for Fd {
 }
 
 /// What a connection waits for; decides what its deadline means.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(test, derive(Debug))]
 pub enum Phase {
     /// A request head (from accept, or from its first byte after an idle spell).
@@ -75,11 +77,17 @@ pub enum Phase {
     Linger,
     /// Nothing: the connection told its worker to close it.
     Closed,
-    /// The client to read the final response; then close. (The last two phases are the
-    /// final ones.)
+    /// The client to read the final response; then close.
     Final,
     /// The client to read the final response; then linger, as it may still be sending.
     FinalLinger,
+}
+
+impl Phase {
+    /// The final response is queued: nothing after it is answered.
+    fn is_final(self) -> bool {
+        matches!(self, Phase::Final | Phase::FinalLinger)
+    }
 }
 
 /// What the worker does after a call.
@@ -149,18 +157,22 @@ impl Scratch {
 
 /// What a connection borrows from its worker for one call.
 pub struct Env<'a> {
-    /// Whole seconds on the worker's clock: the unit of deadlines.
-    pub now: u32,
-    /// Timeouts, whether to log, and the counters.
-    pub shared: &'a crate::shared::Shared,
+    /// The time on the worker's clock: the unit of deadlines.
+    pub now: Secs,
+    /// The timeouts.
+    pub timeouts: &'a Timeouts,
     /// The `Date` value and the log time stamp of this second.
     pub stamps: &'a Stamps,
     /// Shutdown has begun: answer, then close.
     pub draining: bool,
+    /// Reads what `/healthcheck` reports; called only for it.
+    pub health: &'a dyn Fn() -> Health,
     /// Counts the requests answered.
     pub requests: &'a AtomicU64,
     /// The access log.
     pub log: &'a mut AccessLog,
+    /// Requests are logged.
+    pub logging: bool,
     /// The worker's read and output buffers.
     pub scratch: &'a mut Scratch,
     /// The worker's spill buffers.
@@ -173,8 +185,8 @@ pub struct Env<'a> {
 pub struct Conn {
     /// The client's address, for the log.
     pub peer: Addr,
-    /// Seconds at which `phase` times out.
-    deadline: u32,
+    /// When `phase` times out.
+    deadline: Secs,
     /// Spill buffer index + 1, or 0.
     spill: u16,
     /// Unanswered input bytes kept in the head buffer.
@@ -197,6 +209,14 @@ enum Flushed {
     Failed,
 }
 
+/// What [`Conn::answer`] did when it answered no `/panic`.
+struct Answered {
+    /// Input bytes of the requests answered.
+    used: usize,
+    /// The output buffer filled up before the rest of the input could be answered.
+    out_full: bool,
+}
+
 impl Conn {
     /// A closed connection: what every free slot holds (all zero but the phase).
     pub const FREE: Conn = Conn {
@@ -205,7 +225,7 @@ impl Conn {
             port: 0,
             v6: false,
         },
-        deadline: 0,
+        deadline: Secs(0),
         spill: 0,
         pending_in: 0,
         out_start: 0,
@@ -213,12 +233,12 @@ impl Conn {
         phase: Phase::Head,
     };
 
-    /// A connection just accepted from `peer` at `now`: it has `header_timeout` seconds to
-    /// send a request head.
-    pub fn open(peer: Addr, now: u32, config: &Config) -> Conn {
+    /// A connection just accepted from `peer` at `now`: it has until `now + header_timeout`
+    /// to send a request head.
+    pub fn open(peer: Addr, now: Secs, header_timeout: Secs) -> Conn {
         Conn {
             peer,
-            deadline: now + config.header_timeout,
+            deadline: now + header_timeout,
             ..Conn::FREE
         }
     }
@@ -229,7 +249,7 @@ impl Conn {
     }
 
     /// When the connection times out (see [`Conn::on_timeout`]).
-    pub fn deadline(&self) -> u32 {
+    pub fn deadline(&self) -> Secs {
         self.deadline
     }
 
@@ -257,10 +277,10 @@ impl Conn {
                 Flushed::Blocked => break,
                 Flushed::Failed => return self.close(env.spills),
             }
-            if self.phase >= Phase::Final {
+            if self.phase.is_final() {
                 return self.finish(io, env);
             }
-            let Some((used, out_full)) = self.answer(io, len, env) else {
+            let Some(Answered { used, out_full }) = self.answer(io, len, env) else {
                 return Next::Exit;
             };
             if used > 0 {
@@ -276,7 +296,7 @@ impl Conn {
             if self.out_start != self.out_end {
                 break; // the client is not reading: wait for EPOLLOUT
             }
-            if self.phase >= Phase::Final || out_full {
+            if self.phase.is_final() || out_full {
                 continue;
             }
             if !can_read {
@@ -333,25 +353,26 @@ impl Conn {
     }
 
     /// Answers the complete requests at the start of the read buffer into the output buffer
-    /// and sends it. Returns the input bytes used and whether the output filled up first;
-    /// `None` when `/panic` was answered.
+    /// and sends it; `None` when `/panic` was answered.
     #[inline(never)] // smaller out of line
-    fn answer(&mut self, io: &mut impl Io, len: usize, env: &mut Env) -> Option<(usize, bool)> {
+    fn answer(&mut self, io: &mut impl Io, len: usize, env: &mut Env) -> Option<Answered> {
         if len == 0 {
-            return Some((0, false)); // the first turn of `on_ready` before anything was read
+            // The first turn of `on_ready`, before anything was read.
+            return Some(Answered {
+                used: 0,
+                out_full: false,
+            });
         }
-        let shared = env.shared;
-        let health = || shared.health();
         let ctx = Context {
             date: &env.stamps.http,
             draining: env.draining,
-            health: &health,
+            health: env.health,
         };
         let read = &mut env.scratch.read;
         let mut b = Buf::new(&mut env.scratch.out);
         let mut used = 0;
         let mut out_full = false;
-        let started = if env.shared.config.log {
+        let started = if env.logging {
             sys::monotonic_nanos()
         } else {
             0
@@ -367,7 +388,7 @@ impl Conn {
             };
             used += x.consumed;
             bump(env.requests, 1);
-            if env.shared.config.log {
+            if env.logging {
                 let nanos = sys::monotonic_nanos() - started;
                 env.log.line(&env.stamps.log, &self.peer, &x, nanos);
             }
@@ -390,7 +411,7 @@ impl Conn {
         if n > 0 {
             self.send_or_keep(io, n, env);
         }
-        Some((used, out_full))
+        Some(Answered { used, out_full })
     }
 
     /// Sends `out[..n]`; what the socket does not take waits in a spill buffer.
@@ -448,7 +469,7 @@ impl Conn {
         }
         io.shutdown_write();
         self.phase = Phase::Linger;
-        self.deadline = env.now + LINGER_SECS;
+        self.deadline = env.now + LINGER;
         self.discard_input(io, env)
     }
 
@@ -472,19 +493,17 @@ impl Conn {
 
     /// Sets what the connection now waits for, and its deadline when that changed.
     fn settle(&mut self, served: bool, env: &Env) {
-        let cfg = &env.shared.config;
-        let (phase, secs) = match self.phase {
+        let t = env.timeouts;
+        let (phase, timeout) = match self.phase {
             Phase::Linger | Phase::Closed => return,
-            Phase::Final | Phase::FinalLinger => (self.phase, cfg.header_timeout),
-            _ if self.out_start != self.out_end => (Phase::Write, cfg.header_timeout),
-            p if self.pending_in > 0 || p == Phase::Head && !served => {
-                (Phase::Head, cfg.header_timeout)
-            }
-            _ => (Phase::Idle, cfg.idle_timeout),
+            Phase::Final | Phase::FinalLinger => (self.phase, t.header),
+            _ if self.out_start != self.out_end => (Phase::Write, t.header),
+            p if self.pending_in > 0 || p == Phase::Head && !served => (Phase::Head, t.header),
+            _ => (Phase::Idle, t.idle),
         };
         if phase != self.phase || served {
             self.phase = phase;
-            self.deadline = env.now + secs;
+            self.deadline = env.now + timeout;
         }
     }
 
@@ -540,13 +559,13 @@ mod test {
     //! says so, and the worker's buffers on the heap.
     use super::*;
     use crate::script::{buffers, Script};
-    use crate::shared::{self, Shared};
 
     /// What a worker lends its connections, owned by the test.
     pub(crate) struct World {
+        /// The worker's clock, in seconds.
         pub now: u32,
         pub draining: bool,
-        pub shared: &'static Shared,
+        pub timeouts: Timeouts,
         pub stamps: Stamps,
         pub log: Box<AccessLog>,
         pub scratch: Box<Scratch>,
@@ -555,17 +574,23 @@ mod test {
         pub counter: AtomicU64,
     }
 
+    /// What `/healthcheck` reports in these tests.
+    fn health() -> Health {
+        Health {
+            uptime_secs: 7,
+            requests: 42,
+            connections: 3,
+            remaining_secs: 0,
+        }
+    }
+
     impl World {
-        pub fn new(config: Config) -> World {
-            let wake = sys::eventfd().ok().expect("an eventfd");
-            let mut shared = shared::shared(config.listen, wake, config, 1)
-                .ok()
-                .expect("shared counters");
-            shared.started_ms = 0;
+        /// A worker's buffers on the heap and the clock at 0: no kernel object.
+        pub fn new(timeouts: Timeouts) -> World {
             World {
                 now: 0,
                 draining: false,
-                shared: Box::leak(Box::new(shared)),
+                timeouts,
                 stamps: Stamps::at(784_111_777),
                 log: buffers::log(),
                 scratch: buffers::scratch(),
@@ -577,12 +602,14 @@ mod test {
 
         pub fn env(&mut self) -> Env<'_> {
             Env {
-                now: self.now,
-                shared: self.shared,
+                now: Secs(self.now),
+                timeouts: &self.timeouts,
                 stamps: &self.stamps,
                 draining: self.draining,
+                health: &health,
                 requests: &self.counter,
                 log: &mut self.log,
+                logging: false,
                 scratch: &mut self.scratch,
                 spills: &mut self.spills,
                 head: &mut self.head,
@@ -592,8 +619,8 @@ mod test {
         pub fn open(&self) -> Conn {
             Conn::open(
                 Addr::v4([127, 0, 0, 1], 4321),
-                self.now,
-                &self.shared.config,
+                Secs(self.now),
+                self.timeouts.header,
             )
         }
 
@@ -610,12 +637,10 @@ mod test {
         }
     }
 
-    fn config() -> Config {
-        Config {
-            log: false,
-            header_timeout: 10,
-            idle_timeout: 60,
-            ..Config::default()
+    fn config() -> Timeouts {
+        Timeouts {
+            header: Secs(10),
+            idle: Secs(60),
         }
     }
 
@@ -630,7 +655,7 @@ mod test {
         let mut w = World::new(config());
         let (mut c, mut io) = (w.open(), Script::new());
         assert_eq!(w.send(&mut c, &mut io, b"GET / HTTP/1.1\r\nHo"), Next::Wait);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Head, 10));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Head, Secs(10)));
         assert_eq!(
             (w.spills.in_use(), &w.head[..18]),
             (0, &b"GET / HTTP/1.1\r\nHo"[..]),
@@ -659,11 +684,11 @@ mod test {
         w.now = 5;
         let req = [GET, b"\r\n\r\n"].concat();
         assert_eq!(w.send(&mut c, &mut io, &req), Next::Wait);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, 65));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, Secs(65)));
         // In a read of their own, too.
         w.now = 7;
         assert_eq!(w.send(&mut c, &mut io, b"\r\n"), Next::Wait);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, 65));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, Secs(65)));
         let answered = io.sent.len();
         assert_eq!(w.at(65, &mut c, &mut io), Next::Close);
         assert_eq!(io.sent.len(), answered, "no 408 for empty lines");
@@ -695,12 +720,12 @@ mod test {
         let (mut c, mut io) = (w.open(), Script::new());
         w.now = 5;
         assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, 65));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Idle, Secs(65)));
         let answered = io.sent.len();
         assert_eq!(w.at(64, &mut c, &mut io), Next::Wait);
         // A request moves the deadline on.
         assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
-        assert_eq!(c.deadline(), 124);
+        assert_eq!(c.deadline(), Secs(124));
         assert_eq!(w.at(123, &mut c, &mut io), Next::Wait);
         assert_eq!(w.at(124, &mut c, &mut io), Next::Close);
         assert_eq!(io.sent.len(), 2 * answered, "an idle close sends nothing");
@@ -713,7 +738,7 @@ mod test {
         w.send(&mut c, &mut io, GET);
         w.now = 50;
         assert_eq!(w.send(&mut c, &mut io, b"GET"), Next::Wait);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Head, 60));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Head, Secs(60)));
         assert_eq!(w.at(60, &mut c, &mut io), Next::Close);
         assert_eq!(count(&io.text(), "408"), 1);
     }
@@ -731,7 +756,7 @@ mod test {
         assert!(io.text().starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert!(io.text().contains("\r\nConnection: close\r\n"));
         assert!(io.shut, "half-closed");
-        assert_eq!((c.phase(), c.deadline()), (Phase::Linger, 3 + LINGER_SECS));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Linger, Secs(3) + LINGER));
         let sent = io.sent.len();
         // What the client still sends is read and dropped, not answered.
         assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
@@ -776,7 +801,11 @@ mod test {
             assert_eq!(w.send(&mut c, &mut io, &[*b]), Next::Wait);
             if i + 1 < req.len() {
                 assert!(io.sent.is_empty(), "answered after {} bytes", i + 1);
-                assert_eq!((c.phase(), c.deadline()), (Phase::Head, 10), "byte {i}");
+                assert_eq!(
+                    (c.phase(), c.deadline()),
+                    (Phase::Head, Secs(10)),
+                    "byte {i}"
+                );
                 assert_eq!(w.head[..=i], req[..=i]);
                 assert_eq!(w.spills.in_use(), 0);
             }
@@ -832,7 +861,7 @@ mod test {
             Next::Wait
         );
         assert_eq!(count(&io.text(), "HTTP/1.1 200 OK"), 3);
-        assert!(io.text().ends_with("\"connections\":0}"));
+        assert!(io.text().ends_with("\"requests\":42,\"connections\":3}"));
         assert_eq!(w.counter.load(Relaxed), 3, "requests counted");
     }
 
@@ -852,7 +881,7 @@ mod test {
         w.now = 1;
         assert_eq!(w.send(&mut c, &mut io, &stream), Next::Wait);
         assert_eq!(io.sent.len(), 100);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Write, 11));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Write, Secs(11)));
         assert_eq!(w.spills.in_use(), 1, "the rest waits in a spill buffer");
         assert!(!io.input.is_empty(), "no more is read while output waits");
         let mut turns = 0;
@@ -874,7 +903,7 @@ mod test {
         let (mut c, mut io) = (w.open(), Script::new());
         io.room = 0;
         assert_eq!(w.send(&mut c, &mut io, GET), Next::Wait);
-        assert_eq!((c.phase(), c.deadline()), (Phase::Write, 10));
+        assert_eq!((c.phase(), c.deadline()), (Phase::Write, Secs(10)));
         assert_eq!(w.at(10, &mut c, &mut io), Next::Close);
         assert_eq!(w.spills.in_use(), 0);
     }

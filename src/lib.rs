@@ -211,7 +211,7 @@ fn run(shared: &Shared, listener: sys::Fd, signals: sys::Fd, process: &mut sys::
         }
         // A worker that ends before shutdown began leaves the server incomplete: stop the
         // others and exit with status 1, as a single process would.
-        if signals.worker_ended && shared.stop_at() == 0 {
+        if signals.worker_ended && !shared.stopping() {
             worker.flush_log();
             let _ = sys::write(sys::STDERR, b"tinyapi: a worker ended; stopping\n");
             s.stop_all();

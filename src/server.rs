@@ -15,10 +15,10 @@ use crate::config::Config;
 use crate::conn::{Conn, Env, Next, Phase, Scratch, Spills};
 use crate::http::{self, Status, HEAD_MAX};
 use crate::log::AccessLog;
-use crate::shared::{monotonic_ms, Shared, CONNECTIONS, COUNTER_STRIDE, REQUESTS};
+use crate::shared::{monotonic, Shared, CONNECTIONS, COUNTER_STRIDE, REQUESTS};
 use crate::slots::FreeList;
 use crate::sys::{self, interest, Epoll, Event, Fd, Process, Reserved};
-use crate::time::{Stamps, LOG_STAMP_LEN};
+use crate::time::{Millis, Secs, Stamps, LOG_STAMP_LEN};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Connections one worker can hold. A power of two: slot indexes, always in range, are taken
@@ -28,14 +28,14 @@ const _: () = assert!(CONN_SLOTS.is_power_of_two());
 /// Events taken per `epoll_wait`.
 const EVENTS: usize = 256;
 /// How long accepting pauses after running out of descriptors, instead of spinning.
-const ACCEPT_PAUSE_MS: u64 = 100;
+const ACCEPT_PAUSE: Millis = Millis(100);
 /// Longest wait of an access-log line before it is written.
-const LOG_DELAY_MS: u64 = 10;
+const LOG_DELAY: Millis = Millis(10);
 /// Time given to responses in flight after SIGTERM before the remaining connections close.
-const DRAIN_MS: u64 = 800;
+const DRAIN: Millis = Millis(800);
 /// How often workers look at `STOP_LINE` during the shutdown delay, which a second signal cuts
 /// short.
-const DELAY_POLL_MS: u64 = 100;
+const DELAY_POLL: Millis = Millis(100);
 /// Descriptors a worker keeps besides its connections: stdin, stdout, stderr, the signalfd
 /// (worker 0), the listener, the wake-up eventfd and epoll (inherited ones are closed at start),
 /// and one kept free, so that a connection over the cap is still accepted and answered.
@@ -85,7 +85,7 @@ static MEMORY: Reserved<Memory> = Reserved::new(Memory {
 /// Opens a listening socket for the server on `addr`; `shared` when each worker binds its own
 /// to the same address. The one place listeners are made.
 pub fn listen(addr: &Addr, config: &Config, shared: bool) -> sys::Result<Fd> {
-    sys::listen(addr, LISTEN_BACKLOG, config.header_timeout, shared)
+    sys::listen(addr, LISTEN_BACKLOG, config.timeouts.header.0, shared)
 }
 
 /// Why a connection is driven.
@@ -117,20 +117,20 @@ pub struct Worker<'a> {
     others: bool,
     mem: &'static mut Memory,
     stamps: Stamps,
-    /// Monotonic milliseconds, read once per loop turn.
-    now_ms: u64,
+    /// The monotonic clock, read once per loop turn.
+    now_ms: Millis,
     /// Whole seconds since start-up, the unit of connection deadlines.
-    now: u32,
+    now: Secs,
     /// No connection's deadline is earlier (it may be later: deadlines move on).
-    next_sweep: u32,
+    next_sweep: Secs,
     accepting: bool,
-    /// When accepting resumes after a pause; `u64::MAX` when not paused.
-    resume_accept_ms: u64,
+    /// When accepting resumes after a pause; `NEVER` when not paused.
+    resume_accept_ms: Millis,
     /// Worker 0: the log time stamps of the shutdown delay's start and end, for the stop line.
     delay_span: [[u8; LOG_STAMP_LEN]; 2],
-    /// When the drain ends; `u64::MAX` before it began (see `draining`).
-    drain_deadline_ms: u64,
-    log_due_ms: u64,
+    /// When the drain ends; `NEVER` before it began (see `draining`).
+    drain_deadline_ms: Millis,
+    log_due_ms: Millis,
     open: u64,
     /// Connections this worker may hold: its descriptor limit less `OWN_FDS` (see `admit`).
     cap: u64,
@@ -175,14 +175,14 @@ impl<'a> Worker<'a> {
             others: false,
             mem,
             stamps: Stamps::at(sys::wall_clock().secs),
-            now_ms: 0,
-            now: 0,
-            next_sweep: u32::MAX,
+            now_ms: Millis(0),
+            now: Secs(0),
+            next_sweep: Secs::NEVER,
             accepting: true,
-            resume_accept_ms: u64::MAX,
+            resume_accept_ms: Millis::NEVER,
             delay_span: [[0; LOG_STAMP_LEN]; 2],
-            drain_deadline_ms: u64::MAX,
-            log_due_ms: 0,
+            drain_deadline_ms: Millis::NEVER,
+            log_due_ms: Millis(0),
             open: 0,
             cap: 0,
             shed_from: CONN_SLOTS, // the search starts at slot 0
@@ -216,24 +216,23 @@ impl<'a> Worker<'a> {
             }
             // Shutdown began: drain at the end of the delay, which a second signal moves closer.
             // Until then the worker accepts and answers as before, but every answer closes.
-            let stop_at = self.shared.stop_at();
-            if stop_at != 0 && self.now_ms >= stop_at {
+            if self.shared.stopping() && self.now_ms >= self.shared.stop_at() {
                 self.begin_drain();
             }
             if self.now >= self.next_sweep {
                 self.sweep();
             }
             if self.now_ms >= self.resume_accept_ms {
-                self.resume_accept_ms = u64::MAX;
+                self.resume_accept_ms = Millis::NEVER;
                 self.accepting = self
                     .epoll
                     .add(&self.listener, LISTENER, interest::READ)
                     .is_ok();
             }
-            // Log lines wait up to LOG_DELAY_MS: under load one write carries hundreds of them.
+            // Log lines wait up to LOG_DELAY: under load one write carries hundreds of them.
             if self.now_ms >= self.log_due_ms {
                 self.mem.log.flush();
-                self.log_due_ms = self.now_ms + LOG_DELAY_MS;
+                self.log_due_ms = self.now_ms + LOG_DELAY;
             }
             if self.draining() && self.open == 0 && !self.others
                 || self.now_ms >= self.drain_deadline_ms
@@ -269,30 +268,30 @@ impl<'a> Worker<'a> {
 
     /// Milliseconds `epoll_wait` may sleep: until the earliest of the next connection
     /// deadline, the log's, the end of an accept pause, the next look at the shutdown delay
-    /// and the end of the drain (each `u64::MAX` when there is none).
+    /// and the end of the drain (each `NEVER` when there is none).
     fn timeout(&self) -> i32 {
-        let delay = if self.shared.stop_at() == 0 || self.draining() {
-            u64::MAX
+        let delay = if !self.shared.stopping() || self.draining() {
+            Millis::NEVER
         } else {
-            self.now_ms + DELAY_POLL_MS
+            self.now_ms + DELAY_POLL
         };
-        let sweep = self.shared.started_ms + self.next_sweep as u64 * 1000;
+        let sweep = self.shared.started_ms + self.next_sweep.millis();
         let log = if self.mem.log.pending() {
             self.log_due_ms
         } else {
-            u64::MAX
+            Millis::NEVER
         };
         let due = sweep
             .min(log)
             .min(self.resume_accept_ms)
             .min(delay)
             .min(self.drain_deadline_ms);
-        due.saturating_sub(self.now_ms).min(i32::MAX as u64) as i32
+        due.after(self.now_ms).min(i32::MAX as u64) as i32
     }
 
     fn tick(&mut self) {
-        self.now_ms = monotonic_ms();
-        self.now = ((self.now_ms - self.shared.started_ms) / 1000) as u32;
+        self.now_ms = monotonic();
+        self.now = self.now_ms.secs_since(self.shared.started_ms);
         // A vDSO read, no system call; the strings are re-rendered only when the second changes.
         self.stamps.update(sys::wall_clock().secs);
     }
@@ -314,7 +313,7 @@ impl<'a> Worker<'a> {
                 // forever: stop watching it for a while (connections closing free fds).
                 let _ = self.epoll.delete(&self.listener);
                 self.accepting = false;
-                self.resume_accept_ms = self.now_ms + ACCEPT_PAUSE_MS;
+                self.resume_accept_ms = self.now_ms + ACCEPT_PAUSE;
             }
             Err(_) => {} // EAGAIN (another worker took it), ECONNABORTED: nothing to do
         }
@@ -337,7 +336,7 @@ impl<'a> Worker<'a> {
             return;
         };
         let s = &mut self.mem.slots[slot % CONN_SLOTS];
-        s.conn = Conn::open(peer, self.now, &self.shared.config);
+        s.conn = Conn::open(peer, self.now, self.shared.config.timeouts.header);
         // The slot is free, its socket `None`: nothing to close (and no call to a drop that
         // would do nothing).
         core::mem::forget(s.sock.replace(sock));
@@ -363,7 +362,7 @@ impl<'a> Worker<'a> {
         // round the table from the last slot shed, not back to the slot just refilled. A free
         // slot is never idle (`Conn::FREE`, or closed).
         let high = self.mem.free.high_water();
-        let (mut oldest, mut deadline) = (usize::MAX, u32::MAX);
+        let (mut oldest, mut deadline) = (usize::MAX, Secs::NEVER);
         let mut slot = self.shed_from;
         for _ in 0..high {
             slot = if slot + 1 >= high { 0 } else { slot + 1 };
@@ -384,14 +383,14 @@ impl<'a> Worker<'a> {
     /// not begun, otherwise (no delay, or a second signal) makes the drain begin now; and wakes
     /// every worker, itself included, to follow `STOP_LINE`.
     pub fn stop(&mut self) {
-        let delay_ms = self.shared.config.shutdown_delay as u64 * 1000;
+        let delay = self.shared.config.shutdown_delay.millis();
         let mut stop_at = self.now_ms;
         // A second signal may come before this worker's own wake-up: ask the shared word.
-        let begins = self.shared.stop_at() == 0 && delay_ms > 0;
+        let begins = !self.shared.stopping() && delay > Millis(0);
         if begins {
-            stop_at += delay_ms;
+            stop_at = stop_at + delay;
         }
-        self.shared.stop_at.store(stop_at, Relaxed);
+        self.shared.stop_at.store(stop_at.0, Relaxed);
         sys::notify(&self.shared.wake);
         // Said once every worker has been told: a client that reads the line and connects is
         // answered as the delay says.
@@ -410,7 +409,7 @@ impl<'a> Worker<'a> {
 
     /// True once the drain has begun.
     fn draining(&self) -> bool {
-        self.drain_deadline_ms != u64::MAX
+        self.drain_deadline_ms != Millis::NEVER
     }
 
     /// Stops accepting, closes idle connections and lets the rest finish (see `run`).
@@ -418,12 +417,12 @@ impl<'a> Worker<'a> {
         if self.draining() {
             return;
         }
-        self.drain_deadline_ms = self.now_ms + DRAIN_MS;
+        self.drain_deadline_ms = self.now_ms + DRAIN;
         if self.delay_span[0][0] != 0 {
             self.delay_span[1] = self.stamps.log;
             self.note(b" shutdown delay ended\n");
         }
-        self.resume_accept_ms = u64::MAX; // not after all
+        self.resume_accept_ms = Millis::NEVER; // not after all
         if self.accepting {
             let _ = self.epoll.delete(&self.listener);
             self.accepting = false;
@@ -442,7 +441,7 @@ impl<'a> Worker<'a> {
 
     /// Closes connections whose deadline has passed, and finds the next deadline.
     fn sweep(&mut self) {
-        self.next_sweep = u32::MAX;
+        self.next_sweep = Secs::NEVER;
         for slot in 0..self.mem.free.high_water() {
             self.drive(slot, Cause::Clock);
         }
@@ -469,13 +468,16 @@ impl<'a> Worker<'a> {
             return; // closed earlier in this batch of events
         };
         let shared = self.shared;
+        let health = || shared.health();
         let mut env = Env {
             now: self.now,
-            shared,
+            timeouts: &shared.config.timeouts,
             stamps: &self.stamps,
-            draining: shared.stop_at() != 0,
+            draining: shared.stopping(),
+            health: &health,
             requests: &self.counters[REQUESTS],
             log,
+            logging: shared.config.log,
             scratch,
             spills,
             head,

@@ -1,12 +1,13 @@
 //! What the worker processes share: the configuration, the wake-up eventfd, and counters in
 //! shared memory (requests, open connections, when the drain begins), from which `/healthcheck`
-//! reports. Set up by `serve` before the workers are forked; [`crate::conn`] reads it through
-//! [`crate::conn::Env`], [`crate::server`] writes its own worker's counters.
+//! reports. Set up by `serve` before the workers are forked; [`crate::server`] writes its own
+//! worker's counters and hands each connection a reading of them (see [`crate::conn::Env`]).
 
 use crate::addr::Addr;
 use crate::config::{Config, MAX_WORKERS};
 use crate::http::Health;
 use crate::sys::{self, Fd};
+use crate::time::Millis;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Shared counters per worker, each worker's on its own cache line (8 × u64) so workers never
@@ -21,10 +22,10 @@ pub const CONNECTIONS: usize = 1;
 /// follows it. A line of its own: workers read it for every connection they serve.
 const STOP_LINE: usize = MAX_WORKERS;
 
-/// Milliseconds on the monotonic clock.
-pub fn monotonic_ms() -> u64 {
+/// The monotonic clock.
+pub fn monotonic() -> Millis {
     let t = sys::monotonic();
-    t.secs * 1000 + t.nanos as u64 / 1_000_000
+    Millis(t.secs * 1000 + t.nanos as u64 / 1_000_000)
 }
 
 /// What every worker shares, set up by `serve` before the workers are forked.
@@ -40,7 +41,7 @@ pub struct Shared {
     /// Counters in memory shared by all workers, one line per worker (see `COUNTER_STRIDE`).
     pub counters: &'static [[AtomicU64; COUNTER_STRIDE]],
     /// Monotonic time of start-up, for uptime and deadlines.
-    pub started_ms: u64,
+    pub started_ms: Millis,
     /// When the drain begins (see `STOP_LINE`).
     pub stop_at: &'static AtomicU64,
 }
@@ -54,19 +55,24 @@ impl Shared {
 
     /// What `/healthcheck` reports.
     pub fn health(&self) -> Health {
-        let now = monotonic_ms();
+        let now = monotonic();
         Health {
-            uptime_secs: (now - self.started_ms) / 1000,
+            uptime_secs: now.secs_since(self.started_ms).0 as u64,
             // Asked while answering a request, which counts as served.
             requests: self.total(REQUESTS) + 1,
             connections: self.total(CONNECTIONS),
-            remaining_secs: self.stop_at().saturating_sub(now).div_ceil(1000),
+            remaining_secs: self.stop_at().after(now).div_ceil(1000),
         }
     }
 
     /// When the drain begins; 0 until shutdown begins.
-    pub fn stop_at(&self) -> u64 {
-        self.stop_at.load(Relaxed)
+    pub fn stop_at(&self) -> Millis {
+        Millis(self.stop_at.load(Relaxed))
+    }
+
+    /// True once shutdown has begun.
+    pub fn stopping(&self) -> bool {
+        self.stop_at() != Millis(0)
     }
 }
 
@@ -81,7 +87,7 @@ pub fn shared(bound: Addr, wake: Fd, config: Config, workers: usize) -> sys::Res
         config,
         workers,
         counters,
-        started_ms: monotonic_ms(),
+        started_ms: monotonic(),
         stop_at: &counters[STOP_LINE][0],
     })
 }

@@ -1,6 +1,58 @@
-//! Calendar formatting of Unix time, for the `Date` header and log stamps.
+//! Time: the units the server counts in ([`Secs`], [`Millis`]), and calendar formatting of
+//! Unix time for the `Date` header and log stamps.
 
 use crate::buf::Buf;
+use core::ops::Add;
+
+/// Whole seconds: a timeout, or a time on a worker's clock (seconds since start-up), the unit
+/// of connection deadlines.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Secs(pub u32);
+
+impl Secs {
+    /// Later than any deadline.
+    pub const NEVER: Secs = Secs(u32::MAX);
+
+    /// The same span in milliseconds.
+    pub fn millis(self) -> Millis {
+        Millis(self.0 as u64 * 1000)
+    }
+}
+
+impl Add for Secs {
+    type Output = Secs;
+    fn add(self, span: Secs) -> Secs {
+        Secs(self.0 + span.0)
+    }
+}
+
+/// Milliseconds: a time on the monotonic clock, or a span.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(test, derive(Debug))]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// Later than any time.
+    pub const NEVER: Millis = Millis(u64::MAX);
+
+    /// Whole seconds from `start` to this time (not before it).
+    pub fn secs_since(self, start: Millis) -> Secs {
+        Secs(((self.0 - start.0) / 1000) as u32)
+    }
+
+    /// Milliseconds from `now` to this time, 0 when it has passed.
+    pub fn after(self, now: Millis) -> u64 {
+        self.0.saturating_sub(now.0)
+    }
+}
+
+impl Add for Millis {
+    type Output = Millis;
+    fn add(self, span: Millis) -> Millis {
+        Millis(self.0 + span.0)
+    }
+}
 
 /// Length of an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
 pub const HTTP_DATE_LEN: usize = 29;

@@ -13,13 +13,11 @@ use buf::Buf;
 use conn::{Conn, Env, Next, Phase, Scratch, Spills};
 use http::{Context, Exchange, Health, HEAD_MAX, RESPONSE_MAX};
 use std::sync::atomic::AtomicU64;
-use std::sync::OnceLock;
 use tinyapi::addr::Addr;
-use tinyapi::config::Config;
+use tinyapi::config::Timeouts;
 use tinyapi::script::{buffers, Script};
-use tinyapi::shared::{self, Shared};
-use tinyapi::sys::{self, interest};
-use tinyapi::time::Stamps;
+use tinyapi::sys::interest;
+use tinyapi::time::{Secs, Stamps};
 
 /// The `Date` of every response: fixed, so that runs compare byte for byte.
 pub const DATE: &[u8; time::HTTP_DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
@@ -132,27 +130,10 @@ pub struct Outcome {
 }
 
 /// Timeouts far beyond any run: the clock moves at most a second a turn.
-const TIMEOUT: u32 = 86_400;
-
-fn shared() -> &'static Shared {
-    static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        let config = Config {
-            log: false,
-            header_timeout: TIMEOUT,
-            idle_timeout: TIMEOUT,
-            ..Config::default()
-        };
-        let wake = sys::eventfd().ok().expect("an eventfd");
-        let mut shared = shared::shared(config.listen, wake, config, 1)
-            .ok()
-            .expect("shared counters");
-        // Uptime is whole seconds since start-up: far from a second's edge, so that two runs in
-        // a row report the same.
-        shared.started_ms = 0;
-        shared
-    })
-}
+const TIMEOUTS: Timeouts = Timeouts {
+    header: Secs(86_400),
+    idle: Secs(86_400),
+};
 
 /// A worker's buffers and one connection's head buffer.
 type Buffers = (Box<Scratch>, Box<Spills>, Box<[u8; HEAD_MAX]>);
@@ -168,7 +149,6 @@ thread_local! {
 /// clock (which never reaches a timeout) closes nothing, and that a closed connection has given
 /// its spill buffer back.
 pub fn run(stream: &[u8], draining: bool, plan: &Plan) -> Outcome {
-    let shared = shared();
     let stamps = Stamps::at(784_111_777);
     let mut log = buffers::log();
     // Reused from the last run that gave every spill buffer back (allocating 3 MiB a run
@@ -178,7 +158,7 @@ pub fn run(stream: &[u8], draining: bool, plan: &Plan) -> Outcome {
         .unwrap_or_else(|| (buffers::scratch(), buffers::spills(), buffers::head()));
     let requests = AtomicU64::new(0);
     let peer = Addr::v4([192, 0, 2, 1], 1234);
-    let mut c = Conn::open(peer, 0, &shared.config);
+    let mut c = Conn::open(peer, Secs(0), TIMEOUTS.header);
     let mut io = Script::new();
     let (mut fed, mut now) = (0, 0);
     for turn in 0.. {
@@ -201,12 +181,14 @@ pub fn run(stream: &[u8], draining: bool, plan: &Plan) -> Outcome {
         };
         now += (pick(plan.steps) & 1) as u32;
         let mut env = Env {
-            now,
-            shared,
+            now: Secs(now),
+            timeouts: &TIMEOUTS,
             stamps: &stamps,
             draining,
+            health: &small_counters,
             requests: &requests,
             log: &mut log,
+            logging: false,
             scratch: &mut scratch,
             spills: &mut spills,
             head: &mut head,
