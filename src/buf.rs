@@ -59,12 +59,14 @@ impl<'a> Buf<'a> {
         self.padded(n, 0);
     }
 
-    /// Appends `n` in decimal with at least `width` digits (zero-padded; at most 20): the date
+    /// Appends `n` in decimal with at least `width` digits (zero-padded): the date
     /// and time fields, and the log's fraction of a millisecond.
     pub fn padded(&mut self, n: u64, width: usize) {
         let mut b = itoa::Buffer::new();
         let digits = b.format(n).as_bytes();
-        self.push(&b"00000000000000000000"[..width.saturating_sub(digits.len()).min(20)]);
+        for _ in digits.len()..width {
+            self.byte(b'0');
+        }
         self.push(digits);
     }
 }

@@ -19,7 +19,7 @@
 use crate::addr::Addr;
 use crate::buf::Buf;
 use crate::config::Timeouts;
-use crate::http::{self, Context, Health, Status, HEAD_MAX, JSON_MAX, RESPONSE_MAX};
+use crate::http::{self, Context, ReadHealth, Status, HEAD_MAX, JSON_MAX, RESPONSE_MAX};
 use crate::log::AccessLog;
 use crate::slots::FreeList;
 use crate::sys::{self, interest, Errno, Fd};
@@ -166,7 +166,7 @@ pub struct Env<'a> {
     /// Shutdown has begun: answer, then close.
     pub draining: bool,
     /// Reads what `/healthcheck` reports; called only for it.
-    pub health: &'a dyn Fn() -> Health,
+    pub health: &'a dyn ReadHealth,
     /// Counts the requests answered.
     pub requests: &'a AtomicU64,
     /// The access log.
@@ -558,6 +558,7 @@ mod test {
     //! The connection in virtual time: a scripted socket, a clock that moves only when a test
     //! says so, and the worker's buffers on the heap.
     use super::*;
+    use crate::http::Health;
     use crate::script::{buffers, Script};
 
     /// What a worker lends its connections, owned by the test.

@@ -468,13 +468,12 @@ impl<'a> Worker<'a> {
             return; // closed earlier in this batch of events
         };
         let shared = self.shared;
-        let health = || shared.health();
         let mut env = Env {
             now: self.now,
             timeouts: &shared.config.timeouts,
             stamps: &self.stamps,
             draining: shared.stopping(),
-            health: &health,
+            health: shared,
             requests: &self.counters[REQUESTS],
             log,
             logging: shared.config.log,

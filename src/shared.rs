@@ -5,7 +5,7 @@
 
 use crate::addr::Addr;
 use crate::config::{Config, MAX_WORKERS};
-use crate::http::Health;
+use crate::http::{Health, ReadHealth};
 use crate::sys::{self, Fd};
 use crate::time::Millis;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -53,18 +53,6 @@ impl Shared {
         workers.iter().map(|w| w[field].load(Relaxed)).sum()
     }
 
-    /// What `/healthcheck` reports.
-    pub fn health(&self) -> Health {
-        let now = monotonic();
-        Health {
-            uptime_secs: now.secs_since(self.started_ms).0 as u64,
-            // Asked while answering a request, which counts as served.
-            requests: self.total(REQUESTS) + 1,
-            connections: self.total(CONNECTIONS),
-            remaining_secs: self.stop_at().after(now).div_ceil(1000),
-        }
-    }
-
     /// When the drain begins; 0 until shutdown begins.
     pub fn stop_at(&self) -> Millis {
         Millis(self.stop_at.load(Relaxed))
@@ -73,6 +61,20 @@ impl Shared {
     /// True once shutdown has begun.
     pub fn stopping(&self) -> bool {
         self.stop_at() != Millis(0)
+    }
+}
+
+impl ReadHealth for Shared {
+    /// What `/healthcheck` reports.
+    fn health(&self) -> Health {
+        let now = monotonic();
+        Health {
+            uptime_secs: now.secs_since(self.started_ms).0 as u64,
+            // Asked while answering a request, which counts as served.
+            requests: self.total(REQUESTS) + 1,
+            connections: self.total(CONNECTIONS),
+            remaining_secs: self.stop_at().after(now).div_ceil(1000),
+        }
     }
 }
 

@@ -86,23 +86,24 @@ impl Stamps {
             return;
         }
         self.secs = secs;
-        let days = secs / 86400;
+        // 32-bit arithmetic from here (shorter code): a day count fits until the year 11 million.
+        let days = (secs / 86400) as u32;
         let (y, m, d) = civil(days);
-        let t = secs % 86400;
+        let t = (secs % 86400) as u32;
         let (hh, mm, ss) = (t / 3600, t / 60 % 60, t % 60);
 
         let mut b = Buf::new(&mut self.log);
-        b.padded(y, 4);
+        b.padded(y as u64, 4);
         b.byte(b'-');
-        b.padded(m, 2);
+        b.padded(m as u64, 2);
         b.byte(b'-');
-        b.padded(d, 2);
+        b.padded(d as u64, 2);
         b.byte(b'T');
-        b.padded(hh, 2);
+        b.padded(hh as u64, 2);
         b.byte(b':');
-        b.padded(mm, 2);
+        b.padded(mm as u64, 2);
         b.byte(b':');
-        b.padded(ss, 2);
+        b.padded(ss as u64, 2);
         b.byte(b'Z');
         // The `Date` value reuses the log stamp's digits: `DD`, `YYYY` and `hh:mm:ss`.
         let log = &self.log;
@@ -124,7 +125,7 @@ impl Stamps {
 
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01 (proleptic Gregorian;
 /// H. Hinnant's `civil_from_days`).
-fn civil(days: u64) -> (u64, u64, u64) {
+fn civil(days: u32) -> (u32, u32, u32) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -133,7 +134,7 @@ fn civil(days: u64) -> (u64, u64, u64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + (m <= 2) as u64, m, d)
+    (yoe + era * 400 + (m <= 2) as u32, m, d)
 }
 
 #[cfg(test)]
