@@ -442,7 +442,7 @@ fn assert_known_body(code: u16, ctx: &Context, body: &[u8], status_line: &[u8]) 
 
 /// The `/healthcheck` body for `ctx`, as documented.
 fn health_body(ctx: &Context) -> Vec<u8> {
-    let h = (ctx.health)();
+    let h = ctx.health.health();
     let remaining = if ctx.draining {
         format!(",\"remaining_seconds\":{}", h.remaining_secs)
     } else {
