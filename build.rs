@@ -111,7 +111,9 @@ fn main() {
 /// static binary they are fixed at link time, so it goes with the read-only constants (a GOT
 /// the program cannot overwrite), and `.got.plt`, the header of lazy binding that only a
 /// dynamic loader fills, is dropped (x86-64: 24 bytes, and the data segment takes no file
-/// bytes).
+/// bytes). riscv64's `.riscv.attributes` (the ISA extensions the objects were built for, read
+/// by linkers and tools, not by the kernel) is dropped with the program header it would get
+/// (172 bytes).
 const LAYOUT: &str = "\
 ENTRY(tinyapi_start)
 PHDRS
@@ -125,6 +127,7 @@ SECTIONS
   /DISCARD/ : {
     *crt1.o(*) *crti.o(*) *crtn.o(*) *crtbegin.o(*) *crtend.o(*)
     *(.eh_frame) *(.comment) *(.note .note.*) *(.got.plt)
+    *(.riscv.attributes)
   }
   . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
   .text : {
