@@ -111,7 +111,13 @@ fn main() {
 /// static binary they are fixed at link time, so it goes with the read-only constants (a GOT
 /// the program cannot overwrite), and `.got.plt`, the header of lazy binding that only a
 /// dynamic loader fills, is dropped (x86-64: 24 bytes, and the data segment takes no file
-/// bytes). riscv64's `.riscv.attributes` (the ISA extensions the objects were built for, read
+/// bytes). For the same reason `.data.rel.ro`, constants holding addresses that a dynamic
+/// loader would relocate in a position-independent program, is read-only data here: nothing
+/// relocates a static non-PIE binary at run time, so nothing writes it (ppc64le's code puts
+/// every constant there, 4.6 KiB that would be writable in the data segment). ppc64's
+/// `.branch_lt`, the addresses long-branch stubs jump to (fixed at link time, and none in a
+/// program this small), goes there too: left to the linker it would follow `.bss` and give
+/// the whole of it file bytes. riscv64's `.riscv.attributes` (the ISA extensions the objects were built for, read
 /// by linkers and tools, not by the kernel) is dropped with the program header it would get
 /// (172 bytes).
 const LAYOUT: &str = "\
@@ -133,7 +139,8 @@ SECTIONS
   .text : {
     *(.text .text.*)
     *(.rodata .rodata.*)
-    *(.got)
+    *(.data.rel.ro .data.rel.ro.*)
+    *(.got) *(.branch_lt)
   } :text
   . = ALIGN(CONSTANT(MAXPAGESIZE)) + (. & (CONSTANT(MAXPAGESIZE) - 1));
   .data : { *(.data .data.*) } :data
