@@ -7,7 +7,8 @@
 //! The program has its own entry point, `start::entry`, and makes every system call itself
 //! (one `syscall` / `svc 0` instruction in `arch::raw` or `arch::retry`): musl's start-up code
 //! (TLS, errno, stdio set-up) never runs, so no libc function may be called; musl provides only
-//! the memory routines (`memcpy`, `memcmp`, `bcmp`), which touch neither errno nor TLS.
+//! the memory routines (`memcpy`, `memcmp`, `bcmp`), which touch neither errno nor TLS (i386
+//! has its own, in `arch/x86.rs`).
 //! `.ci/run` checks which parts of libc.a end up in the binary. The libc crate provides the
 //! constants and types: the system call numbers are the kernel's.
 //!
