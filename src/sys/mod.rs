@@ -103,7 +103,14 @@ mod nr {
 /// what the call expects.
 macro_rules! syscall {
     ($n:ident($a:expr, $b:expr, $c:expr, $d:expr, $e:expr)) => {
-        $crate::sys::call($crate::sys::nr::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize)
+        $crate::sys::call(
+            $crate::sys::nr::$n,
+            $a as usize,
+            $b as usize,
+            $c as usize,
+            $d as usize,
+            $e as usize,
+        )
     };
     ($n:ident($($a:expr),*)) => {
         syscall!($n($($a,)* 0))
