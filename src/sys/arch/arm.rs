@@ -14,16 +14,33 @@ pub(in crate::sys) const AUDIT_ARCH: u32 = 0x4000_0028;
 /// The vDSO's name for `clock_gettime` with 64-bit seconds (`__kernel_timespec`).
 pub(in crate::sys) const VDSO_CLOCK_GETTIME: &[u8] = b"__vdso_clock_gettime64";
 
-// The first instructions: clear the frame pointer (r11 in A32 code, r7 in Thumb code) and the
-// link register (the end of the stack-frame chain), pass the initial stack pointer (the kernel
-// leaves it 16-byte aligned, more than the calling convention's 8), and call `entry`.
-#[cfg(not(any(test, feature = "hosted")))]
+// The first instructions: clear the frame pointer and the link register (the end of the
+// stack-frame chain), pass the initial stack pointer (the kernel leaves it 16-byte aligned, more
+// than the calling convention's 8), and call `entry`. In the instruction set of the rest of the
+// program, named explicitly: the assembler's default for module-level asm differs between
+// builds (A32 with link-time optimisation, Thumb without), and the kernel starts an entry
+// point marked Thumb (odd) in Thumb state, any other in A32 state.
+#[cfg(all(not(any(test, feature = "hosted")), target_feature = "thumb-mode"))]
 core::arch::global_asm!(
+    ".thumb",
+    ".globl tinyapi_start",
+    ".thumb_func",
+    "tinyapi_start:",
+    "movs r0, #0",
+    "mov r7, r0", // Thumb code's frame pointer
+    "mov lr, r0",
+    "mov r0, sp",
+    "bl {entry}",
+    "udf #0",
+    entry = sym crate::sys::start::entry,
+);
+#[cfg(all(not(any(test, feature = "hosted")), not(target_feature = "thumb-mode")))]
+core::arch::global_asm!(
+    ".arm",
     ".globl tinyapi_start",
     ".type tinyapi_start, %function",
     "tinyapi_start:",
-    "mov r7, #0",
-    "mov r11, #0",
+    "mov r11, #0", // A32 code's frame pointer
     "mov lr, #0",
     "mov r0, sp",
     "bl {entry}",

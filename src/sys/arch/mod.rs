@@ -31,6 +31,10 @@
 //! Both functions are unsafe with one contract: the arguments must be what system call `n`
 //! expects, pointers to live memory of the size the call reads or writes.
 //!
+//! On 32-bit ABIs `VDSO_CLOCK_GETTIME` names the clock with 64-bit seconds
+//! (`__vdso_clock_gettime64`, as the system call is `clock_gettime64` there). On i386 `raw` and
+//! `retry` choose, inline, between calls to functions written in asm (`x86.rs` says why).
+//!
 //! [syscall(2)]: https://man7.org/linux/man-pages/man2/syscall.2.html
 //! [vdso(7)]: https://man7.org/linux/man-pages/man7/vdso.7.html
 
