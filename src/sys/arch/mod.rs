@@ -17,7 +17,8 @@
 //!   initial stack pointer, on a stack aligned as the calling convention wants.
 //! - `AUDIT_ARCH`: the `AUDIT_ARCH_*` value seccomp reports for this build's system call ABI;
 //!   the filter kills calls made through any other.
-//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]).
+//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]); its doc gives the
+//!   symbol's version, which the lookup does not check (a vDSO defines each name once).
 //!
 //! Three more items are the same on every architecture but s390x, given below for the others
 //! (a file provides them only where they differ):
@@ -28,7 +29,7 @@
 //!   the new stack (none), in the order the kernel takes them.
 //! - `VdsoHashWord`: the type of an entry of the vDSO's `DT_HASH` table (`u32` in the gABI).
 //!
-//! Both functions are unsafe with one contract: the arguments must be what system call `n`
+//! The functions are unsafe with one contract: the arguments must be what system call `n`
 //! expects, pointers to live memory of the size the call reads or writes.
 //!
 //! [syscall(2)]: https://man7.org/linux/man-pages/man2/syscall.2.html
