@@ -17,8 +17,8 @@
 //!   initial stack pointer, on a stack aligned as the calling convention wants.
 //! - `AUDIT_ARCH`: the `AUDIT_ARCH_*` value seccomp reports for this build's system call ABI;
 //!   the filter kills calls made through any other.
-//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]); its doc gives the
-//!   symbol's version, which the lookup does not check (a vDSO defines each name once).
+//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]). The lookup matches
+//!   the name alone, whatever the symbol's version (`LINUX_2.6`, ...): a vDSO defines it once.
 //!
 //! Three more items are the same on every architecture but s390x, given below for the others
 //! (a file provides them only where they differ):
