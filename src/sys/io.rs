@@ -46,8 +46,29 @@ pub const STDERR: c_int = 2;
 pub fn stdout_nonblocking() {
     // SAFETY: all-zero is a valid stat (the kernel's layout is musl's on Linux).
     let mut st: libc::stat = unsafe { zeroed() };
-    // SAFETY: `st` is a writable `stat`.
-    if unsafe { syscall!(SYS_fstat(STDOUT, &mut st as *mut libc::stat)) }.is_ok() {
+    let p = &mut st as *mut libc::stat;
+    // SAFETY: `p` points to the writable `st`.
+    #[cfg(all(target_pointer_width = "64", not(target_arch = "loongarch64")))]
+    let r = unsafe { syscall!(SYS_fstat(STDOUT, p)) };
+    // loongarch64 had no fstat before Linux 6.11: statx of the descriptor itself (an empty
+    // path and AT_EMPTY_PATH), asking for its type alone.
+    #[cfg(target_arch = "loongarch64")]
+    let r = {
+        let _ = p;
+        // SAFETY: all-zero is a valid statx.
+        let mut stx: libc::statx = unsafe { zeroed() };
+        let (path, q) = (c"".as_ptr(), &mut stx as *mut libc::statx);
+        let (at, mask) = (libc::AT_EMPTY_PATH, libc::STATX_TYPE);
+        // SAFETY: `path` is an empty C string and `q` points to the writable `stx`.
+        let r = unsafe { syscall!(SYS_statx(STDOUT, path, at, mask, q)) };
+        st.st_mode = stx.stx_mode as libc::mode_t;
+        r
+    };
+    // 32-bit ABIs: fstat64 fills musl's `stat` (fstat fills an older, smaller layout).
+    // SAFETY: as above.
+    #[cfg(target_pointer_width = "32")]
+    let r = unsafe { syscall!(SYS_fstat64(STDOUT, p)) };
+    if r.is_ok() {
         let kind = st.st_mode & libc::S_IFMT;
         if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
             // SAFETY: no pointer arguments.

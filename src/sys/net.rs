@@ -146,6 +146,9 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
     let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
     // SAFETY: no pointer arguments.
     let fd = Fd(unsafe { syscall!(SYS_socket(family, kind)) }? as c_int);
+    // A duration, not a date: on 32-bit ABIs the libc crate pairs its 32-bit-seconds `timeval`
+    // with the option of the same width (SO_SNDTIMEO_OLD), which every kernel has; 2038 does
+    // not reach a timeout of seconds.
     let tv = libc::timeval {
         tv_sec: (timeout_ms / 1000) as _,
         tv_usec: (timeout_ms % 1000 * 1000) as _,

@@ -1,5 +1,6 @@
 //! Worker processes, the process's resources and statically reserved memory.
 
+use super::arch::{raw_mmap, CLONE_FORK};
 use super::{raw, result, Result};
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
@@ -57,8 +58,9 @@ pub type Pid = i32;
 pub fn fork() -> Result<Option<Pid>> {
     // SAFETY: no pointer arguments.
     let parent = unsafe { syscall!(SYS_getpid()) };
+    let [a, b] = CLONE_FORK;
     // SAFETY: SIGCHLD alone, no CLONE_VM and no stack: a fork, whose child goes on with its own copy of this memory.
-    let pid = unsafe { syscall!(SYS_clone(libc::SIGCHLD)) }?;
+    let pid = unsafe { syscall!(SYS_clone(a, b)) }?;
     if pid != 0 {
         return Ok(Some(pid as Pid));
     }
@@ -100,8 +102,14 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
     let prot = libc::PROT_READ | libc::PROT_WRITE;
     let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
     let fd = -1i32 as usize;
+    // 32-bit ABIs: mmap2, whose offset counts pages (i386's mmap takes its arguments through
+    // memory); the offset is 0 either way.
+    #[cfg(target_pointer_width = "64")]
+    let mmap = libc::SYS_mmap;
+    #[cfg(target_pointer_width = "32")]
+    let mmap = libc::SYS_mmap2;
     // SAFETY: an anonymous mapping reads no memory of ours; offset 0.
-    let p = result(unsafe { raw(libc::SYS_mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
+    let p = result(unsafe { raw_mmap(mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
     // SAFETY: the mapping is len bytes, page-aligned, zeroed, never unmapped; all-zero is a
     // valid AtomicU64 and atomics make concurrent access from the processes sound.
     Ok(unsafe { core::slice::from_raw_parts(p as *const core::sync::atomic::AtomicU64, n) })
@@ -131,9 +139,18 @@ pub fn usable_cpus() -> usize {
     }
 }
 
-/// The number of bits set in `w`, one turn per bit: x86-64's baseline has no popcnt
-/// instruction, and `count_ones` there becomes a bit-twiddling sequence 80 bytes longer.
-#[cfg(target_arch = "x86_64")]
+/// The number of bits set in `w`, one turn per bit: x86-64, i386, riscv64gc, s390x (z10) and
+/// loongarch64 have no population-count instruction in their baselines (loongarch64's is in
+/// LSX), nor has 32-bit arm one for a word (armv7's NEON counts the bits of each byte), and
+/// `count_ones` there becomes a longer sequence: 64 to 112 bytes more, 32 on armv7.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "s390x",
+    target_arch = "loongarch64"
+))]
 fn ones(mut w: u64) -> usize {
     let mut n = 0;
     while w != 0 {
@@ -143,8 +160,15 @@ fn ones(mut w: u64) -> usize {
     n
 }
 
-/// The number of bits set in `w` (arm64's `cnt`).
-#[cfg(not(target_arch = "x86_64"))]
+/// The number of bits set in `w` (arm64's `cnt`, ppc64le's `popcntd`).
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "x86",
+    target_arch = "arm",
+    target_arch = "riscv64",
+    target_arch = "s390x",
+    target_arch = "loongarch64"
+)))]
 fn ones(w: u64) -> usize {
     w.count_ones() as usize
 }

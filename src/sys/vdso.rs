@@ -10,8 +10,9 @@
 //!
 //! [vdso(7)]: https://man7.org/linux/man-pages/man7/vdso.7.html
 
-use super::arch::VDSO_CLOCK_GETTIME;
+use super::arch::{VdsoHashWord, VDSO_CLOCK_GETTIME};
 use super::args::c_str;
+use super::clock::Timespec;
 use core::ffi::{c_char, c_int};
 use core::slice::from_raw_parts;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -73,7 +74,7 @@ pub(super) unsafe fn find_clock(ehdr: usize) {
             let at = bias + (*d).value;
             match (*d).tag {
                 // The hash table starts with nbucket and nchain, the number of symbols.
-                DT_HASH => count = *(at as *const u32).add(1) as usize,
+                DT_HASH => count = *(at as *const VdsoHashWord).add(1) as usize,
                 DT_STRTAB => strtab = at,
                 DT_SYMTAB => symtab = at,
                 _ => {}
@@ -95,13 +96,13 @@ pub(super) unsafe fn find_clock(ehdr: usize) {
 }
 
 /// Reads clock `id` into `ts` through the vDSO when there is one; false when there is none.
-pub(super) fn clock_gettime(id: libc::clockid_t, ts: &mut libc::timespec) -> bool {
+pub(super) fn clock_gettime(id: libc::clockid_t, ts: &mut Timespec) -> bool {
     let f = CLOCK_GETTIME.load(Ordering::Relaxed);
     if f == 0 {
         return false;
     }
-    type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> c_int;
-    // SAFETY: f is the address of the vDSO's clock_gettime, whose C signature this is; it only
-    // writes the timespec.
+    type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut Timespec) -> c_int;
+    // SAFETY: f is the address of the vDSO's `VDSO_CLOCK_GETTIME`, whose C signature this is
+    // (the 64-bit-time one on 32-bit ABIs); it only writes the timespec.
     unsafe { core::mem::transmute::<usize, ClockGettime>(f)(id, ts) == 0 }
 }
