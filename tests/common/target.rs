@@ -1,23 +1,27 @@
 //! Which build the tests run, and how to start it: `TINYAPI_TEST_TARGET`.
 //!
 //! - unset, empty or `native`: the binary cargo built for these tests (`CARGO_BIN_EXE_tinyapi`).
-//! - `aarch64`: the arm64 build of the same profile,
-//!   `target/aarch64-unknown-linux-musl/release/tinyapi`, run under `qemu-aarch64-static`
-//!   (user-mode emulation) with `TINYAPI_SECCOMP=off`, because qemu-user does not implement
-//!   seccomp. Build it first:
+//! - the name of a row of `.cargo/platforms` (`aarch64`, `i686`, `armv7`, `riscv64`, `s390x`,
+//!   ...): that row's build of the same profile, `target/<triple>/release/tinyapi`. When it is
+//!   missing or older than the sources, the first test that needs it builds it with
+//!   `.cargo/build-target <name>`, so one command tests one architecture:
 //!
 //!   ```text
-//!   cargo build --release --target aarch64-unknown-linux-musl
-//!   TINYAPI_TEST_TARGET=aarch64 cargo test --release
+//!   TINYAPI_TEST_TARGET=riscv64 cargo test --release
 //!   ```
 //!
-//!   Every command from [`tinyapi`] runs it that way, and [`install_in`] puts qemu next to it
-//!   in an empty root. What emulation cannot show (the seccomp filter) is skipped with a
-//!   printed `skipped under qemu-aarch64-static: why` line. The PID of a server is qemu's,
-//!   which carries the guest's exit status, descriptors, sockets and worker processes.
+//!   A row with an emulator runs under it (qemu-user, found on `PATH`, with `QEMU_CPU` set from
+//!   the row's `qemu_cpu`); a row without one (i686 on an x86-64 machine) runs directly, with
+//!   its seccomp filter. Every command from [`tinyapi`] runs it that way, and [`install_in`] puts
+//!   the emulator next to it in an empty root. qemu-user does not implement seccomp, so an
+//!   emulated server serves without the filter and says so once ([`NO_SECCOMP_WARNING`]); the
+//!   tests that need the filter print a `skipped under qemu-...: why` line. The PID of an
+//!   emulated server is qemu's, which carries the guest's exit status, descriptors, sockets and
+//!   worker processes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 /// The native binary (built by cargo with the same profile as the tests). The one under test
@@ -40,87 +44,230 @@ const CONFIG_VARS: &[&str] = &[
     "TINYAPI_SHUTDOWN_DELAY",
 ];
 
-/// The emulator that runs the arm64 build on another machine.
-pub const QEMU_AARCH64: &str = "qemu-aarch64-static";
+/// The CPU model qemu-user emulates; set from the row's `qemu_cpu`, removed otherwise.
+const QEMU_CPU: &str = "QEMU_CPU";
 
-/// Which build the tests run (see the module documentation).
+/// The platform table (`name triple platform toolchain emulator qemu_cpu budget`, `-` for none),
+/// read when the tests are compiled.
+const PLATFORMS: &str = include_str!("../../.cargo/platforms");
+
+/// The program that builds a row's release binary with the toolchain the row names.
+const BUILD_TARGET: &str = ".cargo/build-target";
+
+/// A build the tests can run: the native one or a row of `.cargo/platforms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The binary built for this machine, run directly.
-    Native,
-    /// The arm64 build, run under [`QEMU_AARCH64`].
-    Aarch64,
+pub struct Target {
+    /// `native`, or the row's name (`TINYAPI_TEST_TARGET`).
+    pub name: &'static str,
+    /// The Rust target triple; the binary is `<target dir>/<triple>/<profile>/tinyapi`.
+    pub triple: &'static str,
+    /// The qemu-user program that runs the binary here; `None` runs it directly.
+    pub emulator: Option<&'static str>,
+    /// The CPU model for the emulator (`QEMU_CPU`), when its default does not fit.
+    pub qemu_cpu: Option<&'static str>,
+}
+
+/// The rows of `.cargo/platforms`.
+#[track_caller]
+pub fn platforms() -> Vec<Target> {
+    let cell = |c: &'static str| Some(c).filter(|c| *c != "-");
+    PLATFORMS
+        .lines()
+        .map(|l| l.split('#').next().unwrap())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [name, triple, _platform, _toolchain, emulator, qemu_cpu, _budget] => Target {
+                name,
+                triple,
+                emulator: cell(emulator),
+                qemu_cpu: cell(qemu_cpu),
+            },
+            _ => panic!(".cargo/platforms: not 7 columns: {l:?}"),
+        })
+        .collect()
 }
 
 /// The target selected by `TINYAPI_TEST_TARGET`; an unknown value fails the test.
 #[track_caller]
 pub fn target() -> Target {
     match std::env::var("TINYAPI_TEST_TARGET").as_deref() {
-        Err(_) | Ok("") | Ok("native") => Target::Native,
-        Ok("aarch64") => Target::Aarch64,
-        Ok(other) => panic!("TINYAPI_TEST_TARGET={other:?}: expected aarch64 or native"),
+        Err(_) | Ok("") | Ok("native") => Target {
+            name: "native",
+            // BIN is <target dir>/<triple>/<profile>/tinyapi.
+            triple: Path::new(BIN)
+                .ancestors()
+                .nth(2)
+                .and_then(|p| p.file_name()?.to_str())
+                .unwrap(),
+            emulator: None,
+            qemu_cpu: None,
+        },
+        Ok(name) => {
+            let rows = platforms();
+            let names: Vec<&str> = rows.iter().map(|t| t.name).collect();
+            *rows.iter().find(|t| t.name == name).unwrap_or_else(|| {
+                panic!(
+                    "TINYAPI_TEST_TARGET={name:?}: expected native or a row of \
+                     .cargo/platforms: {}",
+                    names.join(", ")
+                )
+            })
+        }
     }
 }
 
 /// Whether the binary under test runs under user-mode emulation.
 pub fn emulated() -> bool {
-    target() != Target::Native
+    target().emulator.is_some()
+}
+
+/// What an ELF header says about the machine a file is for.
+#[derive(Debug, PartialEq, Eq)]
+struct ElfMachine {
+    /// `e_machine` (EM_X86_64, EM_AARCH64, ...).
+    machine: u16,
+    /// `EI_CLASS`: 1 for ELF32, 2 for ELF64.
+    class: u8,
+    /// `EI_DATA`: 1 for little-endian, 2 for big-endian (the byte order of every later field).
+    data: u8,
+}
+
+/// The ELF machine of each architecture a triple can start with ([`elf_machine`]).
+const MACHINES: &[(&str, ElfMachine)] = &[
+    ("x86_64", elf(62, 2, 1)),
+    ("aarch64", elf(183, 2, 1)),
+    ("i686", elf(3, 1, 1)),
+    ("i586", elf(3, 1, 1)),
+    ("arm", elf(40, 1, 1)),
+    ("thumb", elf(40, 1, 1)),
+    ("riscv64", elf(243, 2, 1)),
+    ("powerpc64le", elf(21, 2, 1)),
+    ("powerpc64", elf(21, 2, 2)),
+    ("s390x", elf(22, 2, 2)),
+];
+
+const fn elf(machine: u16, class: u8, data: u8) -> ElfMachine {
+    ElfMachine {
+        machine,
+        class,
+        data,
+    }
+}
+
+/// The ELF machine a binary for `triple` must have: the first entry of [`MACHINES`] whose name
+/// begins the triple's architecture (`thumbv7neon` is `thumb`, `armv7` is `arm`).
+#[track_caller]
+fn elf_machine(triple: &str) -> &'static ElfMachine {
+    let arch = triple.split('-').next().unwrap();
+    MACHINES
+        .iter()
+        .find(|(name, _)| arch.starts_with(name))
+        .map(|(_, m)| m)
+        .unwrap_or_else(|| panic!("no ELF machine for {triple} in tests/common/target.rs"))
+}
+
+/// The machine an ELF file's header describes, `e_machine` read in the file's own byte order;
+/// `None` if `head` is not the start of an ELF file.
+fn read_elf_machine(head: &[u8]) -> Option<ElfMachine> {
+    if head.len() < 20 || !head.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let field = [head[18], head[19]];
+    let machine = match head[5] {
+        1 => u16::from_le_bytes(field),
+        2 => u16::from_be_bytes(field),
+        _ => return None,
+    };
+    Some(elf(machine, head[4], head[5]))
 }
 
 /// The binary file under test: [`BIN`], or the build for the selected target with the same
-/// target directory and profile. Fails the test when that build is missing or is not an
-/// executable for the selected architecture.
+/// target directory and profile, built first by [`BUILD_TARGET`] when it is missing or older
+/// than the sources. Fails the test when that build fails or is not an executable for the
+/// selected architecture.
 #[track_caller]
 pub fn binary() -> PathBuf {
-    const EM_AARCH64: u16 = 183; // ELF e_machine
-    let native = Path::new(BIN);
-    if target() == Target::Native {
-        return native.to_path_buf();
+    // Built and checked once per test program; every test that asks gets the same answer.
+    static CHECKED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match CHECKED.get_or_init(|| check_binary(target())) {
+        Ok(path) => path.clone(),
+        Err(why) => panic!("{why}"),
     }
-    // BIN is <target dir>/<triple>/<profile>/tinyapi.
+}
+
+/// [`binary`] for `t`: its path, or why it cannot be tested.
+fn check_binary(t: Target) -> Result<PathBuf, String> {
+    let native = Path::new(BIN);
     let profile = native.parent().unwrap();
     let target_dir = profile.parent().unwrap().parent().unwrap();
     let path = target_dir
-        .join("aarch64-unknown-linux-musl")
+        .join(t.triple)
         .join(profile.file_name().unwrap())
         .join("tinyapi");
-    let head = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build it with `cargo build --release --target aarch64-unknown-linux-musl`",
-            path.display()
-        )
-    });
-    assert!(
-        head.len() > 20 && head.starts_with(b"\x7fELF") && head[18..20] == EM_AARCH64.to_le_bytes(),
-        "{} is not an arm64 executable",
-        path.display()
-    );
-    // Cargo rebuilds only the native binary for the tests: an older cross build would be
-    // tested in its place without a word.
-    let built = std::fs::metadata(&path).and_then(|m| m.modified()).unwrap();
-    if let Some(newer) = newest_source().filter(|(t, _)| *t > built) {
-        panic!(
-            "{} is older than {}; rebuild it with `cargo build --release --target \
-             aarch64-unknown-linux-musl`",
-            path.display(),
-            newer.1.display()
-        );
+    if path == native {
+        return Ok(path); // cargo built it for these tests
     }
-    path
+    let build = format!("{BUILD_TARGET} {}", t.name);
+    // Cargo rebuilds only the native binary for the tests: an older build for another target
+    // would be tested in its place without a word.
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let newer = newest_source().filter(|(t, _)| built.is_none_or(|b| *t > b));
+    if let Some((_, source)) = newer {
+        if profile.file_name().unwrap() != "release" {
+            return Err(format!(
+                "{} is missing or older than {}; {build} builds release binaries: run the \
+                 tests with `cargo test --release`",
+                path.display(),
+                source.display()
+            ));
+        }
+        match built {
+            Some(_) => eprintln!("{} is older than {}", path.display(), source.display()),
+            None => eprintln!("{} is missing", path.display()),
+        }
+        eprintln!("building it: `{build}`");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new(root.join(BUILD_TARGET))
+            .arg(t.name)
+            .current_dir(root)
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => return Err(format!("`{build}` failed ({s}): see its output above")),
+            Err(e) => return Err(format!("`{build}` did not run: {e}; it needs python3")),
+        }
+    }
+    let head = std::fs::read(&path)
+        .map_err(|e| format!("{}: {e}; build it with `{build}`", path.display()))?;
+    let want = elf_machine(t.triple);
+    let found = read_elf_machine(&head);
+    if found.as_ref() != Some(want) {
+        return Err(format!(
+            "{} is not a {} executable: its ELF header says {found:?}, want {want:?}",
+            path.display(),
+            t.name
+        ));
+    }
+    Ok(path)
 }
 
-/// The most recently modified file the binary is built from, and when.
+/// The most recently modified file the binary is built from (the files cargo watches), and when.
 fn newest_source() -> Option<(SystemTime, PathBuf)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs", ".cargo/config.toml"]
         .iter()
         .map(|f| root.join(f))
         .collect();
-    files.extend(
-        std::fs::read_dir(root.join("src"))
-            .ok()?
-            .filter_map(|e| Some(e.ok()?.path())),
-    );
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).ok()?.filter_map(Result::ok) {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(path),
+                _ => files.push(path),
+            }
+        }
+    }
     files
         .into_iter()
         .filter_map(|f| Some((std::fs::metadata(&f).ok()?.modified().ok()?, f)))
@@ -130,11 +277,11 @@ fn newest_source() -> Option<(SystemTime, PathBuf)> {
 /// The emulator binary, found on `PATH`, when the target needs one.
 #[track_caller]
 pub fn emulator() -> Option<PathBuf> {
-    if !emulated() {
-        return None;
-    }
-    let found = find_tool(QEMU_AARCH64);
-    Some(found.unwrap_or_else(|| panic!("{QEMU_AARCH64} is not on PATH")))
+    let qemu = target().emulator?;
+    let found = find_tool(qemu);
+    Some(found.unwrap_or_else(|| {
+        panic!("{qemu} is not on PATH; Debian's qemu-user-static package has it")
+    }))
 }
 
 /// The program and leading arguments that run the binary under test.
@@ -149,8 +296,9 @@ pub fn launcher() -> Vec<PathBuf> {
 pub fn install_in(root: &Path) -> Vec<String> {
     let mut prefix = Vec::new();
     if let Some(qemu) = emulator() {
-        std::fs::copy(&qemu, root.join(QEMU_AARCH64)).unwrap();
-        prefix.push(format!("/{QEMU_AARCH64}"));
+        let name = qemu.file_name().unwrap().to_str().unwrap();
+        std::fs::copy(&qemu, root.join(name)).unwrap();
+        prefix.push(format!("/{name}"));
     }
     std::fs::copy(binary(), root.join("tinyapi")).unwrap();
     prefix.push("/tinyapi".to_string());
@@ -167,12 +315,17 @@ pub fn tinyapi() -> Command {
     c
 }
 
-/// Removes the binary's configuration variables from `command`'s environment.
+/// Removes the binary's configuration variables from `command`'s environment, and sets the
+/// emulator's CPU model as the target's row says (or removes it).
+#[track_caller]
 pub fn clean_env(command: &mut Command) -> &mut Command {
     for v in CONFIG_VARS {
         command.env_remove(v);
     }
-    command
+    match target().qemu_cpu {
+        Some(cpu) => command.env(QEMU_CPU, cpu),
+        None => command.env_remove(QEMU_CPU),
+    }
 }
 
 /// The one line a server prints on stderr when it cannot install its seccomp filter because the
@@ -180,8 +333,8 @@ pub fn clean_env(command: &mut Command) -> &mut Command {
 pub const NO_SECCOMP_WARNING: &str = "tinyapi: warning: serving without the seccomp filter \
      (TINYAPI_SECCOMP=require refuses to): not supported by the kernel or emulator\n";
 
-/// What a server that ran without trouble leaves on stderr: nothing natively; under emulation
-/// (qemu-user has no seccomp) the warning that it serves without the filter.
+/// What a server that ran without trouble leaves on stderr: nothing when it runs directly;
+/// under emulation (qemu-user has no seccomp) the warning that it serves without the filter.
 pub fn quiet_stderr() -> &'static str {
     if emulated() {
         NO_SECCOMP_WARNING
@@ -190,13 +343,16 @@ pub fn quiet_stderr() -> &'static str {
     }
 }
 
-/// Prints why the calling test does not run under emulation and returns true; false natively.
-/// Use as `if skip_under_emulation("why") { return; }`.
+/// Prints why the calling test does not run under emulation and returns true; false when the
+/// binary runs directly. Use as `if skip_under_emulation("why") { return; }`.
 pub fn skip_under_emulation(why: &str) -> bool {
-    if emulated() {
-        eprintln!("skipped under {QEMU_AARCH64}: {why}");
+    match target().emulator {
+        Some(qemu) => {
+            eprintln!("skipped under {qemu}: {why}");
+            true
+        }
+        None => false,
     }
-    emulated()
 }
 
 /// Where `tool` is on `PATH`, if anywhere.
