@@ -28,10 +28,25 @@ fn main() {
     if !target.contains("linux-musl") {
         return;
     }
-    // Both targets link with rust-lld directly (.cargo/config.toml), through .cargo/lld-trim.
+    // musl's libc.a, for memcpy, memmove, memcmp and bcmp only (see src/sys/mod.rs), from the
+    // toolchain's self-contained musl for the target. A target whose standard library is built
+    // from source (-Zbuild-std) has none: compiler_builtins supplies those routines then
+    // (compiler-builtins-mem), and the linker is not asked for a libc.a it cannot find.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
+    let musl = std::path::Path::new(sysroot.trim())
+        .join(format!("lib/rustlib/{target}/lib/self-contained"));
+    if musl.join("libc.a").exists() {
+        println!("cargo:rustc-link-arg-bins=-L{}", musl.display());
+        println!("cargo:rustc-link-arg-bins=-lc");
+    }
+    // Every target links with rust-lld directly (.cargo/config.toml), through .cargo/lld-trim.
     let args: &[&str] = &[
-        // musl's libc.a, for memcpy, memmove, memcmp and bcmp only (see src/sys/mod.rs).
-        "-lc",
         // Fully static: no dynamic loader, no shared libraries, nothing else in the image.
         "-static",
         // Drop functions and data nothing refers to (musl's libc.a is linked section by section).
@@ -96,7 +111,9 @@ fn main() {
 /// static binary they are fixed at link time, so it goes with the read-only constants (a GOT
 /// the program cannot overwrite), and `.got.plt`, the header of lazy binding that only a
 /// dynamic loader fills, is dropped (x86-64: 24 bytes, and the data segment takes no file
-/// bytes).
+/// bytes). riscv64's `.riscv.attributes` (the ISA extensions the objects were built for, read
+/// by linkers and tools, not by the kernel) is dropped with the program header it would get
+/// (172 bytes).
 const LAYOUT: &str = "\
 ENTRY(tinyapi_start)
 PHDRS
@@ -110,6 +127,7 @@ SECTIONS
   /DISCARD/ : {
     *crt1.o(*) *crti.o(*) *crtn.o(*) *crtbegin.o(*) *crtend.o(*)
     *(.eh_frame) *(.comment) *(.note .note.*) *(.got.plt)
+    *(.riscv.attributes)
   }
   . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
   .text : {
