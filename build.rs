@@ -103,7 +103,10 @@ fn main() {
 /// The linker script. The C start files rustc passes for musl (crt1.o and the rest) are
 /// discarded whole: the program starts at its own entry point (src/sys/start.rs), so musl's
 /// start-up, constructors and TLS set-up are never linked. The discard comes first because the
-/// first rule that matches an input section places it.
+/// first rule that matches an input section places it; only one rule comes before it: i386's
+/// musl libc.a is position-independent code, which finds its GOT through the helper
+/// `__x86.get_pc_thunk.bx`, and the link keeps the first copy of that helper it sees (each
+/// object has one, in a COMDAT group), crt1.o's. Other targets have no such section.
 ///
 /// The program headers are listed (PHDRS) so that there are only the three the kernel reads:
 /// no PT_PHDR, which only a dynamic loader looks at (56 bytes). The GOT holds the addresses
@@ -111,9 +114,15 @@ fn main() {
 /// static binary they are fixed at link time, so it goes with the read-only constants (a GOT
 /// the program cannot overwrite), and `.got.plt`, the header of lazy binding that only a
 /// dynamic loader fills, is dropped (x86-64: 24 bytes, and the data segment takes no file
-/// bytes). riscv64's `.riscv.attributes` (the ISA extensions the objects were built for, read
-/// by linkers and tools, not by the kernel) is dropped with the program header it would get
-/// (172 bytes).
+/// bytes). For the same reason `.data.rel.ro`, constants holding addresses that a dynamic
+/// loader would relocate in a position-independent program, is read-only data here: nothing
+/// relocates a static non-PIE binary at run time, so nothing writes it (ppc64le's code puts
+/// every constant there, 4.6 KiB that would be writable in the data segment). ppc64's
+/// `.branch_lt`, the addresses long-branch stubs jump to (fixed at link time, and none in a
+/// program this small), goes there too: left to the linker it would follow `.bss` and give
+/// the whole of it file bytes. riscv64's `.riscv.attributes` (the ISA extensions the objects
+/// were built for, read by linkers and tools, not by the kernel) is dropped with the program
+/// header it would get (172 bytes).
 const LAYOUT: &str = "\
 ENTRY(tinyapi_start)
 PHDRS
@@ -124,16 +133,18 @@ PHDRS
 }
 SECTIONS
 {
+  . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
+  .text.pc_thunk : { *crt1.o(.text.__x86.get_pc_thunk.*) } :text
   /DISCARD/ : {
     *crt1.o(*) *crti.o(*) *crtn.o(*) *crtbegin.o(*) *crtend.o(*)
     *(.eh_frame) *(.comment) *(.note .note.*) *(.got.plt)
     *(.riscv.attributes)
   }
-  . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
   .text : {
     *(.text .text.*)
     *(.rodata .rodata.*)
-    *(.got)
+    *(.data.rel.ro .data.rel.ro.*)
+    *(.got) *(.branch_lt)
   } :text
   . = ALIGN(CONSTANT(MAXPAGESIZE)) + (. & (CONSTANT(MAXPAGESIZE) - 1));
   .data : { *(.data .data.*) } :data

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Where the bytes of the tinyapi binary go, and which members of musl's libc.a it links.
 
-  python3 bench/sizemap.py [--target TRIPLE]                size map of the release binary
-  python3 bench/sizemap.py --check-libc [--target TRIPLE]   the same, and exit 1 if a libc.a
-                                                            member outside ALLOWED_LIBC is linked
-(the default target is the one .cargo/config.toml names)
+  python3 bench/sizemap.py [--target T]                size map of the release binary
+  python3 bench/sizemap.py --check-libc [--target T]   the same, and exit 1 if a libc.a member
+                                                       outside ALLOWED_LIBC is linked
+(T: a row of .cargo/platforms, by name or triple; the default target is the one
+.cargo/config.toml names)
 
-Builds the release binary, then an unstripped twin in <target dir>/sizemap with rust-lld's
+Builds the release binary as .cargo/build-target does (the row's toolchain, and -Zbuild-std for a
+nightly row), then an unstripped twin in <target dir>/sizemap with rust-lld's
 map (build.rs honours TINYAPI_LINK_MAP; the twin keeps the section headers .cargo/lld-trim cuts
 off the release binary). The twin only adds `-C strip=none` to the final link, so its loaded
 bytes equal the release binary's; the report checks that. Each byte of the loaded image (file
@@ -19,6 +21,8 @@ and anonymous constants as read-only data, the rest as headers and fill. Needs c
 import argparse
 import collections
 import functools
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -35,7 +39,7 @@ import cargo_build  # noqa: E402  (bench/cargo_build.py, shared with bench/compa
 # With tinyapi's own entry point, musl's start-up code no longer runs: no thread pointer, no
 # TLS, no errno. Any libc function that touches errno or TLS would crash, so only these pure
 # memory and string routines (which the compiler itself emits calls to) may stay linked.
-ALLOWED_LIBC = ("memcpy", "memmove", "memcmp", "bcmp")
+ALLOWED_LIBC = ("memcpy", "memmove", "memset", "memcmp", "bcmp")
 
 GROUPS = ("tinyapi", "core", "httparse", "compiler_builtins", "libc/musl")
 TAIL = ("outlined code", "read-only data", "linker-generated", "headers/padding",
@@ -47,6 +51,15 @@ Section = collections.namedtuple("Section", "name type flags addr offset size")
 Input = collections.namedtuple("Input", "addr size obj name symbols")
 
 
+def build_target():
+    """.cargo/build-target as a module: the platform table, and how each row is built."""
+    loader = importlib.machinery.SourceFileLoader("build_target",
+                                                  str(ROOT / ".cargo" / "build-target"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
 def cargo(args, env=None):
     """Runs `cargo ARGS` in the repository; returns the tinyapi executable it produced."""
     try:
@@ -55,35 +68,54 @@ def cargo(args, env=None):
         sys.exit(f"sizemap: {e}")
 
 
-def build_twin(target):
-    """Links the unstripped twin and its map anew; returns (binary, map file)."""
+def build_twin(target, build):
+    """Links the unstripped twin and its map anew with BUILD's toolchain and flags; returns
+    (binary, map file)."""
     meta = subprocess.run(["cargo", "metadata", "--format-version=1", "--no-deps"], cwd=ROOT,
                           stdout=subprocess.PIPE, text=True, check=True).stdout
     twin_dir = Path(json.loads(meta)["target_directory"]) / "sizemap"
     map_file = twin_dir / f"{target}.map"
-    env = {"CARGO_TARGET_DIR": str(twin_dir), "TINYAPI_LINK_MAP": str(map_file)}
+    env = {**build.env, "CARGO_TARGET_DIR": str(twin_dir), "TINYAPI_LINK_MAP": str(map_file)}
     subprocess.run(["cargo", "clean", "-q", "-p", "tinyapi", "--release", "--target", target],
                    cwd=ROOT, env={**os.environ, **env}, check=True)  # else cargo may not relink
-    return cargo(["rustc", "--release", "--target", target, "--bin", "tinyapi",
+    return cargo(["rustc", "--release", "--target", target, "--bin", "tinyapi", *build.flags,
                   "--", "-C", "strip=none"], env), map_file
 
 
+# The layouts of ELF32 and ELF64 by EI_CLASS (1, 2): the header from e_phoff on, a section
+# header's first six fields (name type flags addr offset size), a program header's first six
+# (ELF32: type offset vaddr paddr filesz memsz; ELF64: type flags offset vaddr paddr filesz), the
+# index of p_offset and p_filesz among those, and where the header's section-table fields lie
+# (e_shoff; e_shentsize, e_shnum, e_shstrndx).
+ELF_CLASS = {
+    1: dict(header=(0x1C, "IIIHHHHHH"), section="IIIIII", segment=("IIIIII", 1, 4),
+            shoff=slice(0x20, 0x24), shfields=slice(0x2E, 0x34)),
+    2: dict(header=(0x20, "QQIHHHHHH"), section="IIQQQQ", segment=("IIQQQQ", 2, 5),
+            shoff=slice(0x28, 0x30), shfields=slice(0x3A, 0x40)),
+}
+
+
 def read_elf(path):
-    """The file's bytes and what the report needs from its headers (little-endian ELF64); the
-    loaded image ends with the last LOAD segment's file bytes."""
+    """The file's bytes and what the report needs from its headers (ELF32 or ELF64, read in
+    the file's byte order); the loaded image ends with the last LOAD segment's file bytes."""
     data = Path(path).read_bytes()
-    if data[:6] != b"\x7fELF\x02\x01":
-        sys.exit(f"sizemap: {path} is not a little-endian ELF64 file")
+    if data[:4] != b"\x7fELF" or data[4] not in ELF_CLASS or data[5] not in (1, 2):
+        sys.exit(f"sizemap: {path} is not an ELF file")
+    layout, order = ELF_CLASS[data[4]], "<>"[data[5] - 1]
+    at, header = layout["header"]
     phoff, shoff, _, ehsize, phentsize, phnum, shentsize, shnum, shstrndx = \
-        struct.unpack_from("<QQIHHHHHH", data, 0x20)
-    raw = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+        struct.unpack_from(order + header, data, at)
+    raw = [struct.unpack_from(order + layout["section"], data, shoff + i * shentsize)
+           for i in range(shnum)]
     strtab = raw[shstrndx][4] if raw else 0  # none in the release binary (.cargo/lld-trim)
     sections = [Section(data[strtab + n:data.index(b"\0", strtab + n)].decode(), *rest)
                 for n, *rest in raw]
-    loads = [struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize) for i in range(phnum)]
+    segment, offset, filesz = layout["segment"]
+    loads = [struct.unpack_from(order + segment, data, phoff + i * phentsize)
+             for i in range(phnum)]
     return data, dict(ehsize=ehsize, phoff=phoff, phsize=phnum * phentsize, shnum=shnum,
-                      sections=sections,
-                      image_end=max(o + size for t, _, o, _, _, size in loads if t == PT_LOAD))
+                      sections=sections, layout=layout,
+                      image_end=max(p[offset] + p[filesz] for p in loads if p[0] == PT_LOAD))
 
 
 def parse_map(path):
@@ -138,10 +170,11 @@ def module_parts(path):
     return parts[:-1] if parts == ("lib",) or parts[-1] == "mod" else parts
 
 
-def target_arch(target):
+def target_arch(target, build):
     """The `target_arch` of a target triple, as rustc names it (i686: x86, armv7: arm)."""
     cfg = subprocess.run(["rustc", "--print", "cfg", "--target", target], cwd=ROOT,
-                         stdout=subprocess.PIPE, text=True, check=True).stdout
+                         env={**os.environ, **build.env}, stdout=subprocess.PIPE, text=True,
+                         check=True).stdout
     return re.search(r'^target_arch="(\w+)"$', cfg, re.M)[1]
 
 
@@ -298,7 +331,8 @@ def loaded_image(data, elf):
     """The loaded image, with the ELF header's section-table fields blanked: e_shoff,
     e_shentsize, e_shnum, e_shstrndx (.cargo/lld-trim zeroes them in the release binary)."""
     image = bytearray(data[:elf["image_end"]])
-    image[0x28:0x30], image[0x3a:0x40] = bytes(8), bytes(6)
+    for field in (elf["layout"]["shoff"], elf["layout"]["shfields"]):
+        image[field] = bytes(field.stop - field.start)
     return bytes(image)
 
 
@@ -369,14 +403,16 @@ def print_files(release, rel_data, rel_elf, twin, data, elf):
           f"{'yes' if same else 'NO: the map describes another build'}")
 
 
-def report(target, release, twin, map_file):
+def report(target, build, release, twin, map_file):
     """Prints the size map; returns the libc.a members linked outside ALLOWED_LIBC."""
     (data, elf), (rel_data, rel_elf) = read_elf(twin), read_elf(release)
-    arch = target_arch(target)
+    arch = target_arch(target, build)
     inputs, modules = parse_map(map_file), source_modules(arch)
     names = demangle({inp.name for inp in inputs})
     row = functools.partial(row_of, names=names, exports=exported_symbols(arch), modules=modules)
-    print(f"tinyapi size map: {target}, linked by rust-lld. Bytes in the file (.bss has none).\n")
+    print(f"tinyapi size map: {target}, built by {build.toolchain}"
+          f"{' with -Zbuild-std=core' if build.flags else ''}, linked by rust-lld. "
+          "Bytes in the file (.bss has none).\n")
     print_table(attribute(elf, inputs, row), modules, elf["image_end"])
     print_top(elf, inputs, names, row)
     print_files(release, rel_data, rel_elf, twin, data, elf)
@@ -387,13 +423,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", help="target triple (default: as `cargo build`)")
+    parser.add_argument("--target", help="a row of .cargo/platforms, by name or triple "
+                        "(default: as `cargo build`)")
     parser.add_argument("--check-libc", action="store_true", help="exit 1 if a libc.a member "
                         "outside ALLOWED_LIBC is linked")
     args = parser.parse_args()
-    release = cargo(["build", "--release", *(["--target", args.target] if args.target else [])])
-    target = release.parent.parent.name  # <target dir>/<triple>/release/tinyapi
-    bad = report(target, release, *build_twin(target))
+    platforms = build_target()
+    if args.target:
+        row = next((r for r in platforms.rows() if args.target in (r.name, r.triple)), None)
+    else:
+        # <target dir>/<triple>/release/tinyapi
+        native = cargo(["build", "--release"]).parent.parent.name
+        row = next((r for r in platforms.rows() if r.triple == native), None)
+    if row is None:
+        sys.exit(f"sizemap: {args.target or native} is not a row of .cargo/platforms")
+    build = platforms.prepare(row)
+    release = Path(platforms.build(row, build)["binary"])
+    bad = report(row.triple, build, release, *build_twin(row.triple, build))
     if args.check_libc:
         print(f"FAIL: libc.a members outside ALLOWED_LIBC linked: {', '.join(bad)}" if bad
               else "OK: only libc.a members in ALLOWED_LIBC are linked")

@@ -2,8 +2,9 @@
 // order). Everything else (open, execve, connect, mmap, ...) kills the process.
 //
 // One expression, `allowed![SYS_name, ..]`, included by src/sys/seccomp.rs, where the macro
-// makes the numbers the filter holds (`libc::SYS_name`), and by tests/lockdown.rs, where it
-// makes the names that strace's record is checked against: both read this one list.
+// makes the numbers the filter holds (`libc::SYS_name`, for the build's word size where a name
+// has a `#[cfg]`), and by tests/lockdown.rs, where it makes the names that strace's record is
+// checked against: both read this one list.
 allowed![
     SYS_epoll_pwait, // Epoll::wait
     SYS_recvfrom,    // recv
@@ -15,7 +16,10 @@ allowed![
     SYS_writev, // messages (write_parts)
     SYS_read,   // signalfd
     SYS_shutdown,
+    #[cfg(target_pointer_width = "64")]
     SYS_clock_gettime, // only where the vDSO is missing
+    #[cfg(target_pointer_width = "32")]
+    SYS_clock_gettime64, // the same, with 64-bit seconds
     SYS_wait4,         // reaping workers
     SYS_kill,          // stopping workers
     SYS_exit_group,

@@ -11,20 +11,31 @@ pub struct Time {
     pub nanos: u32,
 }
 
+/// A clock reading as the kernel writes it (`__kernel_timespec`): 64-bit seconds on every ABI,
+/// so that 32-bit ones pass 2038 too. On 64-bit ABIs this is `timespec` itself; on 32-bit ones
+/// `timespec` has 32-bit seconds, and the 64-bit clock is `clock_gettime64`.
+#[repr(C)]
+pub(super) struct Timespec {
+    secs: i64,
+    nanos: i64,
+}
+
 fn clock(id: libc::clockid_t) -> Time {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = Timespec { secs: 0, nanos: 0 };
     // The vDSO answers without entering the kernel (~110 ns less per read); the system call
     // serves where there is none (valgrind, some emulators).
     if !vdso::clock_gettime(id, &mut ts) {
-        // SAFETY: `ts` is a writable `timespec`.
-        let _ = unsafe { syscall!(SYS_clock_gettime(id, &mut ts as *mut libc::timespec)) };
+        let p = &mut ts as *mut Timespec;
+        // SAFETY: `p` points to the writable `ts`, the `__kernel_timespec` the call fills.
+        #[cfg(target_pointer_width = "64")]
+        let _ = unsafe { syscall!(SYS_clock_gettime(id, p)) };
+        // SAFETY: as above.
+        #[cfg(target_pointer_width = "32")]
+        let _ = unsafe { syscall!(SYS_clock_gettime64(id, p)) };
     }
     Time {
-        secs: ts.tv_sec as u64,
-        nanos: ts.tv_nsec as u32,
+        secs: ts.secs as u64,
+        nanos: ts.nanos as u32,
     }
 }
 

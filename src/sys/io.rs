@@ -46,8 +46,15 @@ pub const STDERR: c_int = 2;
 pub fn stdout_nonblocking() {
     // SAFETY: all-zero is a valid stat (the kernel's layout is musl's on Linux).
     let mut st: libc::stat = unsafe { zeroed() };
-    // SAFETY: `st` is a writable `stat`.
-    if unsafe { syscall!(SYS_fstat(STDOUT, &mut st as *mut libc::stat)) }.is_ok() {
+    let p = &mut st as *mut libc::stat;
+    // SAFETY: `p` points to the writable `st`.
+    #[cfg(target_pointer_width = "64")]
+    let r = unsafe { syscall!(SYS_fstat(STDOUT, p)) };
+    // 32-bit ABIs: fstat64 fills musl's `stat` (fstat fills an older, smaller layout).
+    // SAFETY: as above.
+    #[cfg(target_pointer_width = "32")]
+    let r = unsafe { syscall!(SYS_fstat64(STDOUT, p)) };
+    if r.is_ok() {
         let kind = st.st_mode & libc::S_IFMT;
         if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
             // SAFETY: no pointer arguments.

@@ -85,13 +85,24 @@ unsafe fn call(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize
     result(unsafe { retry(n, a, b, c, d, e) })
 }
 
+/// System call numbers, as `syscall!` and the seccomp filter name them: the libc crate's
+/// (`libc::SYS_*`, the kernel's numbers for the target), and the one it does not name.
+mod nr {
+    pub(super) use libc::*;
+    /// `clock_gettime64` (Linux 5.1): the clock with 64-bit seconds on 32-bit ABIs, whose
+    /// `clock_gettime` has 32-bit ones; 403 on each of them.
+    #[cfg(target_pointer_width = "32")]
+    #[allow(non_upper_case_globals)]
+    pub(super) const SYS_clock_gettime64: libc::c_long = 403;
+}
+
 /// `syscall!(SYS_name(args..))`: system call `SYS_name` through [`call`], each argument converted
 /// to a register with `as usize` (pointers included), missing ones zero. Like [`call`] it is
 /// unsafe: each use is an `unsafe` block whose `SAFETY` comment says why its arguments are
 /// what the call expects.
 macro_rules! syscall {
     ($n:ident($a:expr, $b:expr, $c:expr, $d:expr, $e:expr)) => {
-        $crate::sys::call(libc::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize)
+        $crate::sys::call($crate::sys::nr::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize)
     };
     ($n:ident($($a:expr),*)) => {
         syscall!($n($($a,)* 0))

@@ -100,8 +100,14 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
     let prot = libc::PROT_READ | libc::PROT_WRITE;
     let flags = libc::MAP_SHARED | libc::MAP_ANONYMOUS;
     let fd = -1i32 as usize;
+    // 32-bit ABIs: mmap2, whose offset counts pages (i386's mmap takes its arguments through
+    // memory); the offset is 0 either way.
+    #[cfg(target_pointer_width = "64")]
+    let mmap = libc::SYS_mmap;
+    #[cfg(target_pointer_width = "32")]
+    let mmap = libc::SYS_mmap2;
     // SAFETY: an anonymous mapping reads no memory of ours; offset 0.
-    let p = result(unsafe { raw(libc::SYS_mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
+    let p = result(unsafe { raw(mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
     // SAFETY: the mapping is len bytes, page-aligned, zeroed, never unmapped; all-zero is a
     // valid AtomicU64 and atomics make concurrent access from the processes sound.
     Ok(unsafe { core::slice::from_raw_parts(p as *const core::sync::atomic::AtomicU64, n) })

@@ -3,10 +3,11 @@
 use super::arch::AUDIT_ARCH;
 use super::Result;
 
-/// `allowed![SYS_name, ..]`: the system call numbers `libc::SYS_name, ..`.
+/// `allowed![SYS_name, ..]`: the system call numbers `SYS_name, ..` (see `nr`); a name may
+/// carry a `#[cfg(..)]`.
 macro_rules! allowed {
-    ($($name:ident),* $(,)?) => {
-        [$(libc::$name),*]
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {
+        [$($(#[$m])* super::nr::$name),*]
     };
 }
 

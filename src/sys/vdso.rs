@@ -12,6 +12,7 @@
 
 use super::arch::VDSO_CLOCK_GETTIME;
 use super::args::c_str;
+use super::clock::Timespec;
 use core::ffi::{c_char, c_int};
 use core::slice::from_raw_parts;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -95,13 +96,13 @@ pub(super) unsafe fn find_clock(ehdr: usize) {
 }
 
 /// Reads clock `id` into `ts` through the vDSO when there is one; false when there is none.
-pub(super) fn clock_gettime(id: libc::clockid_t, ts: &mut libc::timespec) -> bool {
+pub(super) fn clock_gettime(id: libc::clockid_t, ts: &mut Timespec) -> bool {
     let f = CLOCK_GETTIME.load(Ordering::Relaxed);
     if f == 0 {
         return false;
     }
-    type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut libc::timespec) -> c_int;
-    // SAFETY: f is the address of the vDSO's clock_gettime, whose C signature this is; it only
-    // writes the timespec.
+    type ClockGettime = unsafe extern "C" fn(libc::clockid_t, *mut Timespec) -> c_int;
+    // SAFETY: f is the address of the vDSO's `VDSO_CLOCK_GETTIME`, whose C signature this is
+    // (the 64-bit-time one on 32-bit ABIs); it only writes the timespec.
     unsafe { core::mem::transmute::<usize, ClockGettime>(f)(id, ts) == 0 }
 }

@@ -27,7 +27,9 @@
 
 #[cfg_attr(target_arch = "x86_64", path = "x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "aarch64.rs")]
+#[cfg_attr(target_arch = "x86", path = "x86.rs")]
 #[cfg_attr(target_arch = "riscv64", path = "riscv64.rs")]
+#[cfg_attr(target_arch = "powerpc64", path = "powerpc64.rs")]
 mod cpu;
 
 pub(super) use cpu::{raw, retry, AUDIT_ARCH, VDSO_CLOCK_GETTIME};
