@@ -1,5 +1,6 @@
 //! Worker processes, the process's resources and statically reserved memory.
 
+use super::arch::{raw_mmap, CLONE_FORK};
 use super::{raw, result, Result};
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
@@ -57,8 +58,9 @@ pub type Pid = i32;
 pub fn fork() -> Result<Option<Pid>> {
     // SAFETY: no pointer arguments.
     let parent = unsafe { syscall!(SYS_getpid()) };
+    let [a, b] = CLONE_FORK;
     // SAFETY: SIGCHLD alone, no CLONE_VM and no stack: a fork, whose child goes on with its own copy of this memory.
-    let pid = unsafe { syscall!(SYS_clone(libc::SIGCHLD)) }?;
+    let pid = unsafe { syscall!(SYS_clone(a, b)) }?;
     if pid != 0 {
         return Ok(Some(pid as Pid));
     }
@@ -107,7 +109,7 @@ pub fn shared_counters(n: usize) -> Result<&'static [core::sync::atomic::AtomicU
     #[cfg(target_pointer_width = "32")]
     let mmap = libc::SYS_mmap2;
     // SAFETY: an anonymous mapping reads no memory of ours; offset 0.
-    let p = result(unsafe { raw(mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
+    let p = result(unsafe { raw_mmap(mmap, 0, len, prot as usize, flags as usize, fd, 0) })?;
     // SAFETY: the mapping is len bytes, page-aligned, zeroed, never unmapped; all-zero is a
     // valid AtomicU64 and atomics make concurrent access from the processes sound.
     Ok(unsafe { core::slice::from_raw_parts(p as *const core::sync::atomic::AtomicU64, n) })

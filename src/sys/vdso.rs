@@ -10,7 +10,7 @@
 //!
 //! [vdso(7)]: https://man7.org/linux/man-pages/man7/vdso.7.html
 
-use super::arch::VDSO_CLOCK_GETTIME;
+use super::arch::{VdsoHashWord, VDSO_CLOCK_GETTIME};
 use super::args::c_str;
 use super::clock::Timespec;
 use core::ffi::{c_char, c_int};
@@ -74,7 +74,7 @@ pub(super) unsafe fn find_clock(ehdr: usize) {
             let at = bias + (*d).value;
             match (*d).tag {
                 // The hash table starts with nbucket and nchain, the number of symbols.
-                DT_HASH => count = *(at as *const u32).add(1) as usize,
+                DT_HASH => count = *(at as *const VdsoHashWord).add(1) as usize,
                 DT_STRTAB => strtab = at,
                 DT_SYMTAB => symtab = at,
                 _ => {}

@@ -8,16 +8,25 @@
 //!   ignores registers a call does not take. `#[inline(always)]`: it is one instruction.
 //! - `retry(n, a, b, c, d, e)`: system call `n` until it is not interrupted (`EINTR`); the
 //!   kernel's result, as `raw`. Five arguments, not six: then every argument travels in a
-//!   register (no call needs a sixth but `mmap`, which goes through `raw`). The loop is inside
-//!   the asm where the kernel keeps the argument registers: a retry reloads one register, where
-//!   a loop around `raw` keeps a copy of every argument (32 bytes more on x86-64, 16 on
-//!   arm64). `#[inline(never)]`: one copy serves every call site.
+//!   register (no call needs a sixth but `mmap`, which goes through `raw_mmap`). The loop is
+//!   inside the asm where the kernel keeps the argument registers: a retry reloads one
+//!   register, where a loop around `raw` keeps a copy of every argument (32 bytes more on
+//!   x86-64, 16 on arm64). `#[inline(never)]`: one copy serves every call site.
 //! - `tinyapi_start` (`global_asm!`, not in test or hosted builds): the program's first
 //!   instructions, which end the frame-pointer chain and call [`super::start::entry`] with the
 //!   initial stack pointer, on a stack aligned as the calling convention wants.
 //! - `AUDIT_ARCH`: the `AUDIT_ARCH_*` value seccomp reports for this build's system call ABI;
 //!   the filter kills calls made through any other.
 //! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]).
+//!
+//! Three more items are the same on every architecture but s390x, given below for the others
+//! (a file provides them only where they differ):
+//!
+//! - `raw_mmap(n, a, b, c, d, e, f)`: `mmap` (system call `n`) with its six arguments; `raw`,
+//!   except where `mmap` takes a pointer to them (s390x).
+//! - `CLONE_FORK`: clone(2)'s first two arguments for a fork, the flags (`SIGCHLD` alone) and
+//!   the new stack (none), in the order the kernel takes them.
+//! - `VdsoHashWord`: the type of an entry of the vDSO's `DT_HASH` table (`u32` in the gABI).
 //!
 //! Both functions are unsafe with one contract: the arguments must be what system call `n`
 //! expects, pointers to live memory of the size the call reads or writes.
@@ -30,6 +39,21 @@
 #[cfg_attr(target_arch = "x86", path = "x86.rs")]
 #[cfg_attr(target_arch = "riscv64", path = "riscv64.rs")]
 #[cfg_attr(target_arch = "powerpc64", path = "powerpc64.rs")]
+#[cfg_attr(target_arch = "s390x", path = "s390x.rs")]
 mod cpu;
 
 pub(super) use cpu::{raw, retry, AUDIT_ARCH, VDSO_CLOCK_GETTIME};
+#[cfg(target_arch = "s390x")]
+pub(super) use cpu::{raw_mmap, VdsoHashWord, CLONE_FORK};
+#[cfg(not(target_arch = "s390x"))]
+pub(super) use {raw as raw_mmap, usual::*};
+
+/// The items every architecture but s390x shares (see the module documentation).
+#[cfg(not(target_arch = "s390x"))]
+mod usual {
+    /// clone(2)'s flags and new stack for a fork.
+    pub(in crate::sys) const CLONE_FORK: [usize; 2] = [libc::SIGCHLD as usize, 0];
+
+    /// An entry of the vDSO's `DT_HASH` table.
+    pub(in crate::sys) type VdsoHashWord = u32;
+}
