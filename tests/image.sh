@@ -112,7 +112,7 @@ check "two builds: byte-identical layouts" diff -r "$work/one" "$work/two"
 mapfile -t rows < <(awk '{sub(/#.*/, "")} NF {print $1, $2, $3, $5, $6}' .cargo/platforms)
 # One line per image: PLATFORM MANIFEST.
 layout_ok() { python3 tests/image_checks.py layout "$work/one" >"$work/images"; }
-check "layout: tags $tag, major.minor, major, latest, sha-<commit>; an image per row of .cargo/platforms ($(cut -d' ' -f3 <<<"$(printf '%s\n' "${rows[@]}")" | tr '\n' ' ')) in Docker's format, one layer holding only the row's tinyapi; an SBOM per image and a provenance for the index, behind sha256-<hex> fallback tags; no index entry without a platform" \
+check "layout: tags $tag, major.minor, major, latest, sha-<commit>; an image per row of .cargo/platforms ($(printf '%s\n' "${rows[@]}" | cut -d' ' -f3 | paste -sd' ')) in Docker's format, one layer holding only the row's tinyapi; an SBOM per image and a provenance for the index, behind sha256-<hex> fallback tags; no index entry without a platform" \
     layout_ok
 read -ra image_digests <<<"$(cut -d' ' -f2 "$work/images" | tr '\n' ' ')"
 # manifest_of PLATFORM: the layout's image manifest for PLATFORM.
