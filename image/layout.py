@@ -6,19 +6,21 @@
 OUT_DIR gets `oci-layout`, `index.json` and `blobs/sha256/`. The image index lists one image per
 row of .cargo/platforms, in the table's order, with the row's platform (linux/amd64,
 linux/arm64/v8, linux/arm/v7, ...): a single gzip layer holding only `/tinyapi`, the row's
-release binary, and the same config as the Dockerfile. index.json tags it with the crate version and its conventional shorter
-forms (`0.1.0`, `0.1`, `0`, `latest`) and with `sha-` and the commit's first 12 hex digits, a tag
-that no other commit reuses.
+release binary, and the same config as the Dockerfile. index.json tags it with the crate version
+and its conventional shorter forms (`0.1.0`, `0.1`, `0`, `latest`) and with `sha-` and the
+commit's first 12 hex digits, a tag that no other commit reuses.
 
 Each image's manifest is in Docker's format (schema 2), inside the OCI index: podman and buildah
 read a HEALTHCHECK only from a Docker-format image, Docker reads it from either.
 
 Documents about an image are OCI 1.1 artifacts outside the index, found by their `subject`: a
-CycloneDX SBOM per image (naming the compiler that built its binary, which differs by row), and an in-toto SLSA provenance statement for the index. A registry with
-the referrers API lists them itself; for one without (Debian's docker-registry 2.8), each subject
-has the referrers tag schema's fallback tag, `sha256-<hex digest of the subject>`, an index of
-its artifacts. Keeping them out of the image index matters: podman, skopeo and CRI-O fall back to
-an entry without a platform when none matches, and would pull an SBOM as an image.
+CycloneDX SBOM per image (naming the compiler that built its binary, which differs by row), and
+an in-toto SLSA provenance statement for the index. A registry with the referrers API lists them
+itself; for one without (Debian's docker-registry 2.8), each subject has the referrers tag
+schema's fallback tag, `sha256-<hex digest of the subject>`, an index of its artifacts. Keeping
+them out of the image index matters: podman, skopeo and CRI-O fall back to an entry without a
+platform when none matches, and would pull an SBOM as an image instead of saying that there is
+no image for the platform.
 
 Every byte follows from the commit and the binaries: `created` is the commit time, the layer's tar
 entry has a fixed mode, owner and mtime, its gzip header no name or time, and JSON keys come in a
