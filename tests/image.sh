@@ -236,7 +236,6 @@ mkdir -p "$work/lookaside/tinyapi@${tampered/:/=}"
 cp "$work/lookaside/tinyapi@${image_digests[0]/:/=}/signature-1" "$work/lookaside/tinyapi@${tampered/:/=}/"
 check "podman pull of a tampered image carrying a genuine signature: refused" refused "$REPOSITORY:tampered"
 
-
 # Every platform, as a machine of that kind pulls it: each under the signature policy, and each
 # the layout's image for that platform.
 podman_pulls() {
@@ -255,7 +254,7 @@ done
 
 podman_port=$(free_port)
 readonly PODMAN_CONTAINER="$NAME_PREFIX-podman"
-# Pulled last for the host's platform, as a plain `podman pull` does.
+# The pulls above moved the tag to the last platform: back to the host's, as a plain pull takes it.
 podman pull -q --tls-verify=false "$REPOSITORY:latest" >/dev/null
 check "podman: the image's HEALTHCHECK" test \
     "$(podman image inspect -f '{{json .HealthCheck.Test}}' "$REPOSITORY:latest")" = '["CMD","/tinyapi","--probe"]'
