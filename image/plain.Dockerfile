@@ -5,11 +5,11 @@
 #       --build-arg RUST_TARGET=riscv64gc-unknown-linux-musl -f image/plain.Dockerfile -t tinyapi:riscv64 .
 #   DOCKER_BUILDKIT=0 docker build --no-cache --platform linux/riscv64 \
 #       --build-arg RUST_TARGET=riscv64gc-unknown-linux-musl -f image/plain.Dockerfile -t tinyapi:riscv64 .
-# Without them it builds the amd64 image. `--format docker`: podman keeps a HEALTHCHECK only in
-# a Docker-format image. `--no-cache`: neither builder's cache tells platforms apart (Docker
-# 20.10, podman 4.3): a step cached by a build for another platform would be reused, and the
-# classic builder then refuses it, while podman returns the other platform's image when the
-# binary is the same.
+# RUST_TARGET defaults to amd64's, for a build on an amd64 machine without --platform.
+# `--format docker`: podman keeps a HEALTHCHECK only in a Docker-format image. `--no-cache`:
+# neither builder's cache tells platforms apart (Docker 20.10, podman 4.3): a step cached by a
+# build for another platform would be reused, and the classic builder then refuses it, while
+# podman returns the other platform's image when the binary is the same.
 #
 # The classic builder labels an image with --platform only when the stage's first step is a COPY;
 # any other step (an ARG too) commits an image of the host's platform, which the next COPY
