@@ -264,7 +264,8 @@ class Build:
         shown = os.path.relpath(record, ROOT)
         # The wrapper removes the record before a build and writes it after the binary: a
         # missing or older one means the binary was built some other way.
-        if not os.path.exists(record) or os.stat(record).st_mtime < os.stat(row.binary).st_mtime:
+        if not os.path.exists(row.binary) or not os.path.exists(record) or \
+                os.stat(record).st_mtime < os.stat(row.binary).st_mtime:
             sys.exit(f"layout.py: {shown} is missing or older than the binary; build it with "
                      f".cargo/build-target {row.name}")
         with open(record) as f:
