@@ -154,7 +154,9 @@ def demangle(sections):
     mangled = {s: m[1] for s in sections for m in [symbol.search(s)] if m}
     out = subprocess.run(["c++filt"], input="\n".join(mangled.values()), stdout=subprocess.PIPE,
                          text=True, check=True).stdout.splitlines()
-    return {s: re.sub(r"::h[0-9a-f]{16}$", "", d) for s, d in zip(mangled, out)}
+    # Legacy names end with a hash; v0 names (the nightly's default) carry a disambiguator
+    # after each crate name: `core[62a5fd64e9bb18de]::ptr`.
+    return {s: re.sub(r"::h[0-9a-f]{16}$|\[[0-9a-f]+\]", "", d) for s, d in zip(mangled, out)}
 
 
 def plain_name(section):
@@ -241,8 +243,8 @@ def exported_symbols(arch):
 
 def owner_path(name):
     """The path a Rust symbol belongs to: `<T as Trait>::f` to T if T is a path, else (a
-    primitive, slice, reference or generic parameter) to Trait; `<[T]>::f` to core."""
-    name = re.sub(r"\[[0-9a-f]+\]", "", name)  # v0 crate disambiguators
+    primitive, slice, reference or generic parameter) to Trait; `<[T]>::f` to core (the v0
+    name of what legacy mangling calls `core::slice::<impl [T]>::f`)."""
     while name.startswith("<"):
         depth, split = 0, None
         for end, c in enumerate(name):
@@ -253,7 +255,7 @@ def owner_path(name):
                 break
         self_ty = re.sub(r"^[&*]*(?:mut |const |dyn )?", "", name[1:split or end])
         trait = name[split + 4:end] if split else ""
-        name = self_ty if re.match(r"<|[A-Za-z_]\w*::", self_ty) else trait or "core"
+        name = self_ty if re.match(r"<|[A-Za-z_]\w*::", self_ty) else trait or "core::primitive"
     return name
 
 
