@@ -255,8 +255,8 @@ class Build:
     """How one row's binary was built: by the compiler whose `rustc -V` .cargo/build-target
     recorded next to it, and with what besides our crates. The pinned toolchain links musl's
     libc.a, shipped with the target, for the memory routines; a dated nightly (for a target the
-    pinned toolchain has no standard library for) compiles `core` from its rust-src with
-    -Zbuild-std=core, and compiler_builtins supplies them instead."""
+    pinned toolchain has no standard library for) compiles `core` and compiler_builtins from its
+    rust-src with -Zbuild-std=core, and there is no libc.a."""
 
     def __init__(self, row, compilers):
         self.row = row
@@ -303,18 +303,19 @@ def spdx(expression):
     return {"expression": expression}
 
 
-def memory_routines(build):
-    """The component that supplies memcpy and the rest to the binary: musl's libc.a (the
-    pinned toolchain's self-contained copy for the target), or compiler_builtins compiled from
-    the nightly's rust-src with its `mem` feature."""
+def runtime_library(build):
+    """The library linked in besides our crates and core: musl's libc.a (the pinned toolchain's
+    self-contained copy for the target), for memcpy and the rest; or, with -Zbuild-std=core,
+    compiler_builtins compiled from the nightly's rust-src, which has no libc.a for the target."""
     if build.build_std:
         version, license = build.compiler_builtins()
         return {
             "type": "library", "bom-ref": "compiler_builtins", "name": "compiler_builtins",
             "version": version, "group": "rust-lang",
-            "description": "Rust's compiler runtime library; with its `mem` feature it supplies "
-                           "memcpy, memmove, memset, memcmp and bcmp (-Zbuild-std-features="
-                           "compiler-builtins-mem)",
+            "description": "Rust's compiler runtime library (the intrinsics the compiler calls), "
+                           "compiled from the toolchain's rust-src with -Zbuild-std=core and its "
+                           "`mem` feature (memcpy and the rest, where no other definition is "
+                           "linked)",
             "licenses": [spdx(license)],
             "purl": f"pkg:cargo/compiler_builtins@{version}",
             "properties": [{"name": "tinyapi:source", "value": "library/compiler-builtins in "
@@ -351,7 +352,7 @@ def sbom(build, binary_sha, version, revision, created, crates, license_text):
         "purl": f"pkg:cargo/{p['name']}@{p['version']}",
         "hashes": [{"alg": "SHA-256", "content": p["checksum"]}],
     } for p in crates]
-    components.append(memory_routines(build))
+    components.append(runtime_library(build))
     components.append({
         "type": "library", "bom-ref": "rust-core", "name": "core", "version": compiler.release,
         "group": "rust-lang",
@@ -409,7 +410,7 @@ def provenance(index, images, builds, revision, crates):
     and SOURCE."""
     source = os.environ.get("SOURCE")
     compilers = list({b.compiler.toolchain: b.compiler for b in builds}.values())
-    runtimes = []  # what supplies the memory routines, once each
+    runtimes = []  # each runtime_library once
     for b in builds:
         if b.build_std:
             version, _ = b.compiler_builtins()
