@@ -103,10 +103,7 @@ fn main() {
 /// The linker script. The C start files rustc passes for musl (crt1.o and the rest) are
 /// discarded whole: the program starts at its own entry point (src/sys/start.rs), so musl's
 /// start-up, constructors and TLS set-up are never linked. The discard comes first because the
-/// first rule that matches an input section places it; only one rule comes before it: i386's
-/// musl libc.a is position-independent code, which finds its GOT through the helper
-/// `__x86.get_pc_thunk.bx`, and the link keeps the first copy of that helper it sees (each
-/// object has one, in a COMDAT group), crt1.o's. Other targets have no such section.
+/// first rule that matches an input section places it.
 ///
 /// The program headers are listed (PHDRS) so that there are only the three the kernel reads:
 /// no PT_PHDR, which only a dynamic loader looks at (56 bytes). The GOT holds the addresses
@@ -133,13 +130,12 @@ PHDRS
 }
 SECTIONS
 {
-  . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
-  .text.pc_thunk : { *crt1.o(.text.__x86.get_pc_thunk.*) } :text
   /DISCARD/ : {
     *crt1.o(*) *crti.o(*) *crtn.o(*) *crtbegin.o(*) *crtend.o(*)
     *(.eh_frame) *(.comment) *(.note .note.*) *(.got.plt)
     *(.riscv.attributes)
   }
+  . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
   .text : {
     *(.text .text.*)
     *(.rodata .rodata.*)

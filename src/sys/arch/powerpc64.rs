@@ -36,6 +36,85 @@ core::arch::global_asm!(
     entry = sym crate::sys::start::entry,
 );
 
+// The memory routines the compiler calls (`memcpy`, `memmove`, `memset`, `memcmp`, `bcmp`),
+// a byte at a time: compiler_builtins' word-at-a-time versions take 888 bytes here, these 152,
+// and the program copies and compares at most a few KiB at once. Each has a section of its
+// own, so that the linker drops those nothing calls. They write only r0, r3-r10 and ctr (and
+// cr0 for the comparisons), as the ELFv2 ABI lets a function do.
+#[cfg(not(any(test, feature = "hosted")))]
+core::arch::global_asm!(
+    ".pushsection .text.memcpy,\"ax\",@progbits",
+    ".globl memcpy",
+    ".type memcpy,@function",
+    "memcpy:", // (r3 = dst, r4 = src, r5 = n) -> dst, forwards
+    "cmpldi 5, 0",
+    "beqlr",
+    "mtctr 5",
+    "addi 4, 4, -1",
+    "addi 9, 3, -1",
+    "2:",
+    "lbzu 10, 1(4)",
+    "stbu 10, 1(9)",
+    "bdnz 2b",
+    "blr",
+    ".size memcpy, .-memcpy",
+    ".popsection",
+    ".pushsection .text.memmove,\"ax\",@progbits",
+    ".globl memmove",
+    ".type memmove,@function",
+    "memmove:", // as memcpy, backwards when dst lies in (src, src + n)
+    "subf 9, 4, 3",
+    "cmpld 9, 5",
+    "bge memcpy", // dst - src >= n, unsigned: no byte is written before it is read
+    "mtctr 5",
+    "add 4, 4, 5",
+    "add 9, 3, 5",
+    "2:",
+    "lbzu 10, -1(4)",
+    "stbu 10, -1(9)",
+    "bdnz 2b",
+    "blr",
+    ".size memmove, .-memmove",
+    ".popsection",
+    ".pushsection .text.memset,\"ax\",@progbits",
+    ".globl memset",
+    ".type memset,@function",
+    "memset:", // (r3 = dst, r4 = byte, r5 = n) -> dst
+    "cmpldi 5, 0",
+    "beqlr",
+    "mtctr 5",
+    "addi 9, 3, -1",
+    "2:",
+    "stbu 4, 1(9)",
+    "bdnz 2b",
+    "blr",
+    ".size memset, .-memset",
+    ".popsection",
+    ".pushsection .text.memcmp,\"ax\",@progbits",
+    ".globl memcmp",
+    ".type memcmp,@function",
+    ".globl bcmp",
+    ".type bcmp,@function",
+    "memcmp:", // (r3 = a, r4 = b, r5 = n) -> the first difference a[i] - b[i], or 0
+    "bcmp:",
+    "addi 6, 3, -1",
+    "addi 4, 4, -1",
+    "li 3, 0",
+    "cmpldi 5, 0",
+    "beqlr",
+    "mtctr 5",
+    "2:",
+    "lbzu 7, 1(6)",
+    "lbzu 8, 1(4)",
+    "subf. 3, 8, 7",
+    "bnelr",
+    "bdnz 2b",
+    "blr",
+    ".size memcmp, .-memcmp",
+    ".size bcmp, .-bcmp",
+    ".popsection",
+);
+
 /// One system call with six arguments; the kernel's result (see [`super`]), a failure turned
 /// into -errno.
 ///
@@ -87,17 +166,26 @@ pub(in crate::sys) unsafe fn retry(
     e: usize,
 ) -> isize {
     let r: isize;
-    // SAFETY: the caller vouches for the arguments; `sc` may change r0 and r3-r8, so an
-    // interrupted call is made again by reloading all of them from registers it keeps.
+    // SAFETY: the caller vouches for the arguments. `sc` may change r0 and r3-r8, so the
+    // number and arguments are kept in the red zone (the 288 bytes below the stack pointer,
+    // which the kernel skips when it builds a signal frame; an asm block without `nostack` may
+    // write there) and reloaded for each attempt. Kept in registers instead, they took six
+    // callee-saved ones, saved and restored (44 bytes more).
     unsafe {
         core::arch::asm!(
+            "std 3, -48(1)",
+            "std 4, -40(1)",
+            "std 5, -32(1)",
+            "std 6, -24(1)",
+            "std 7, -16(1)",
+            "std 8, -8(1)",
             "2:",
-            "mr 0, {n}",
-            "mr 3, {a}",
-            "mr 4, {b}",
-            "mr 5, {c}",
-            "mr 6, {d}",
-            "mr 7, {e}",
+            "ld 0, -48(1)",
+            "ld 3, -40(1)",
+            "ld 4, -32(1)",
+            "ld 5, -24(1)",
+            "ld 6, -16(1)",
+            "ld 7, -8(1)",
             "li 8, 0",
             "sc",
             "bns+ 3f", // cr0.SO clear: r3 is the result
@@ -105,13 +193,11 @@ pub(in crate::sys) unsafe fn retry(
             "beq 2b",
             "neg 3, 3",
             "3:",
-            n = in(reg) n,
-            a = in(reg) a, b = in(reg) b, c = in(reg) c, d = in(reg) d, e = in(reg) e,
-            out("r0") _, out("r3") r,
-            out("r4") _, out("r5") _, out("r6") _, out("r7") _, out("r8") _,
-            out("r9") _, out("r10") _, out("r11") _, out("r12") _,
-            out("cr0") _, out("ctr") _, out("xer") _,
-            options(nostack)
+            inlateout("r3") n => r,
+            inlateout("r4") a => _, inlateout("r5") b => _, inlateout("r6") c => _,
+            inlateout("r7") d => _, inlateout("r8") e => _,
+            lateout("r0") _, lateout("r9") _, lateout("r10") _, lateout("r11") _,
+            lateout("r12") _, lateout("cr0") _, lateout("ctr") _, lateout("xer") _,
         );
     }
     r
