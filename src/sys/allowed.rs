@@ -2,9 +2,10 @@
 // order). Everything else (open, execve, connect, mmap, ...) kills the process.
 //
 // One expression, `allowed![SYS_name, ..]`, included by src/sys/seccomp.rs, where the macro
-// makes the numbers the filter holds (`libc::SYS_name`, for the build's word size where a name
-// has a `#[cfg]`), and by tests/lockdown.rs, where it makes the names that strace's record is
-// checked against: both read this one list.
+// makes the numbers the filter holds (`SYS_name` of the libc crate, or of `nr` in
+// src/sys/mod.rs where the crate lacks it; a name with a `#[cfg]` only where it holds), and by
+// tests/lockdown.rs, where it makes the names that strace's record is checked against: both
+// read this one list.
 allowed![
     SYS_epoll_pwait, // Epoll::wait
     SYS_recvfrom,    // recv

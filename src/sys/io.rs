@@ -48,8 +48,22 @@ pub fn stdout_nonblocking() {
     let mut st: libc::stat = unsafe { zeroed() };
     let p = &mut st as *mut libc::stat;
     // SAFETY: `p` points to the writable `st`.
-    #[cfg(target_pointer_width = "64")]
+    #[cfg(all(target_pointer_width = "64", not(target_arch = "loongarch64")))]
     let r = unsafe { syscall!(SYS_fstat(STDOUT, p)) };
+    // loongarch64 had no fstat before Linux 6.11: statx of the descriptor itself (an empty
+    // path and AT_EMPTY_PATH), asking for its type alone.
+    #[cfg(target_arch = "loongarch64")]
+    let r = {
+        let _ = p;
+        // SAFETY: all-zero is a valid statx.
+        let mut stx: libc::statx = unsafe { zeroed() };
+        let (path, q) = (c"".as_ptr(), &mut stx as *mut libc::statx);
+        let (at, mask) = (libc::AT_EMPTY_PATH, libc::STATX_TYPE);
+        // SAFETY: `path` is an empty C string and `q` points to the writable `stx`.
+        let r = unsafe { syscall!(SYS_statx(STDOUT, path, at, mask, q)) };
+        st.st_mode = stx.stx_mode as libc::mode_t;
+        r
+    };
     // 32-bit ABIs: fstat64 fills musl's `stat` (fstat fills an older, smaller layout).
     // SAFETY: as above.
     #[cfg(target_pointer_width = "32")]

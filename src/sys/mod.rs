@@ -5,11 +5,12 @@
 //! `arch::retry`. Sockets are always opened with `SOCK_NONBLOCK | SOCK_CLOEXEC`.
 //!
 //! The program has its own entry point, `start::entry`, and makes every system call itself
-//! (one `syscall`, `svc 0`, `ecall` or `sc` instruction in `arch::raw` or `arch::retry`):
-//! musl's start-up code (TLS, errno, stdio set-up) never runs, so no libc function may be
-//! called; musl provides only the memory routines (`memcpy`, `memcmp`, `bcmp`), which touch
-//! neither errno nor TLS (where the standard library is built from source there is no libc.a,
-//! and compiler_builtins provides them; ppc64le's are in `arch/`).
+//! (one `syscall`, `svc 0`, `ecall`, `sc` or `int 0x80` instruction in `arch::raw` or
+//! `arch::retry`): musl's start-up code (TLS, errno, stdio set-up) never runs, so no libc
+//! function may be called; musl provides only the memory routines (`memcpy`, `memcmp`,
+//! `bcmp`), which touch neither errno nor TLS (where the standard library is built from source
+//! there is no libc.a, and compiler_builtins provides them; i386 and ppc64le have their own,
+//! in `arch/`).
 //! `.ci/run` checks which parts of libc.a end up in the binary. The libc crate provides the
 //! constants and types: the system call numbers are the kernel's.
 //!
@@ -104,7 +105,14 @@ mod nr {
 /// what the call expects.
 macro_rules! syscall {
     ($n:ident($a:expr, $b:expr, $c:expr, $d:expr, $e:expr)) => {
-        $crate::sys::call($crate::sys::nr::$n, $a as usize, $b as usize, $c as usize, $d as usize, $e as usize)
+        $crate::sys::call(
+            $crate::sys::nr::$n,
+            $a as usize,
+            $b as usize,
+            $c as usize,
+            $d as usize,
+            $e as usize,
+        )
     };
     ($n:ident($($a:expr),*)) => {
         syscall!($n($($a,)* 0))

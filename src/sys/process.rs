@@ -139,10 +139,15 @@ pub fn usable_cpus() -> usize {
     }
 }
 
-/// The number of bits set in `w`, one turn per bit: the baselines of x86-64, riscv64gc and
-/// s390x (z10) have no population-count instruction, and `count_ones` there becomes a
-/// bit-twiddling sequence 80 bytes longer (64 on s390x).
-#[cfg(any(target_arch = "x86_64", target_arch = "s390x", target_arch = "riscv64"))]
+/// The number of bits set in `w`, one turn per bit: x86-64, riscv64gc, s390x (z10) and
+/// loongarch64 have no population-count instruction in their baselines (loongarch64's is in
+/// LSX), and `count_ones` there becomes a bit-twiddling sequence 64 to 80 bytes longer.
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "riscv64",
+    target_arch = "s390x",
+    target_arch = "loongarch64"
+))]
 fn ones(mut w: u64) -> usize {
     let mut n = 0;
     while w != 0 {
@@ -153,7 +158,12 @@ fn ones(mut w: u64) -> usize {
 }
 
 /// The number of bits set in `w` (arm64's `cnt`, ppc64le's `popcntd`).
-#[cfg(not(any(target_arch = "x86_64", target_arch = "s390x", target_arch = "riscv64")))]
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "riscv64",
+    target_arch = "s390x",
+    target_arch = "loongarch64"
+)))]
 fn ones(w: u64) -> usize {
     w.count_ones() as usize
 }

@@ -40,6 +40,7 @@
 #[cfg_attr(target_arch = "riscv64", path = "riscv64.rs")]
 #[cfg_attr(target_arch = "powerpc64", path = "powerpc64.rs")]
 #[cfg_attr(target_arch = "s390x", path = "s390x.rs")]
+#[cfg_attr(target_arch = "loongarch64", path = "loongarch64.rs")]
 mod cpu;
 
 pub(super) use cpu::{raw, retry, AUDIT_ARCH, VDSO_CLOCK_GETTIME};
