@@ -119,7 +119,9 @@ fn main() {
 /// program this small), goes there too: left to the linker it would follow `.bss` and give
 /// the whole of it file bytes. riscv64's `.riscv.attributes` (the ISA extensions the objects
 /// were built for, read by linkers and tools, not by the kernel) is dropped with the program
-/// header it would get (172 bytes).
+/// header it would get (172 bytes). 32-bit arm's unwind tables, `.ARM.exidx` (an index with a
+/// program header of its own) and `.ARM.extab`, go with `.eh_frame`: nothing unwinds with
+/// panic = "abort".
 const LAYOUT: &str = "\
 ENTRY(tinyapi_start)
 PHDRS
@@ -134,6 +136,7 @@ SECTIONS
     *crt1.o(*) *crti.o(*) *crtn.o(*) *crtbegin.o(*) *crtend.o(*)
     *(.eh_frame) *(.comment) *(.note .note.*) *(.got.plt)
     *(.riscv.attributes)
+    *(.ARM.exidx .ARM.exidx.*) *(.ARM.extab .ARM.extab.*)
   }
   . = SEGMENT_START(\"text-segment\", 0x400000) + SIZEOF_HEADERS;
   .text : {
