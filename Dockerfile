@@ -3,26 +3,43 @@
 # The binary is built on the host first, then copied in:
 #   cargo build --release && docker build -t tinyapi .
 #
-# With BuildKit, --platform picks the binary: `docker buildx build --platform linux/arm64 --load
-# -t tinyapi:arm64 .` copies target/aarch64-unknown-linux-musl/release/tinyapi (build it first with
-# `cargo build --release --target aarch64-unknown-linux-musl`). The classic builder always makes the
-# amd64 image from this file: it labels every stage it commits before a COPY with the host's
-# platform, so no stage here can follow --platform. Its arm64 image is image/arm64.Dockerfile, where
-# the COPY comes first. For all platforms under one tag, without Docker, see image/build.sh.
+# With BuildKit, --platform picks the binary, for every platform of .cargo/platforms:
+#   .cargo/build-target riscv64
+#   docker buildx build --platform linux/riscv64 --load -t tinyapi:riscv64 .
+# copies target/riscv64gc-unknown-linux-musl/release/tinyapi. The classic builder copies the
+# amd64 binary from this file whatever --platform says, and labels every stage it commits before
+# a COPY with the host's platform, so no stage here could follow --platform. For it and for
+# podman/buildah, which look `rust-target-${TARGETARCH}` up as an image, see
+# image/plain.Dockerfile; for all platforms under one tag, without Docker, image/build.sh.
 #
-# TARGETARCH is BuildKit's, set from --platform and usable in FROM without being declared.
-# Declaring it would stop that on older BuildKit releases, which take an ARG without a value as
-# empty; the classic builder leaves it unset, so the default below applies.
+# One stage per row of .cargo/platforms names the Rust target of its platform: TARGETARCH and
+# TARGETVARIANT are BuildKit's, set from --platform and usable in FROM without being declared
+# (arm has variant v6 or v7; BuildKit drops arm64's v8). Declaring them would stop that on older
+# BuildKit releases, which take an ARG without a value as empty; the classic builder leaves them
+# unset, so the default below applies. tests/image.sh builds every platform and compares the
+# binary in the image with the target's.
 FROM scratch AS rust-target-amd64
 ENV RUST_TARGET=x86_64-unknown-linux-musl
 FROM scratch AS rust-target-arm64
 ENV RUST_TARGET=aarch64-unknown-linux-musl
+FROM scratch AS rust-target-386
+ENV RUST_TARGET=i686-unknown-linux-musl
+FROM scratch AS rust-target-armv7
+ENV RUST_TARGET=thumbv7neon-unknown-linux-musleabihf
+FROM scratch AS rust-target-armv6
+ENV RUST_TARGET=arm-unknown-linux-musleabihf
+FROM scratch AS rust-target-riscv64
+ENV RUST_TARGET=riscv64gc-unknown-linux-musl
+FROM scratch AS rust-target-ppc64le
+ENV RUST_TARGET=powerpc64le-unknown-linux-musl
+FROM scratch AS rust-target-s390x
+ENV RUST_TARGET=s390x-unknown-linux-musl
 
-FROM rust-target-${TARGETARCH:-amd64} AS binary
+FROM rust-target-${TARGETARCH:-amd64}${TARGETVARIANT} AS binary
 COPY target/${RUST_TARGET}/release/tinyapi /tinyapi
 
 # The image itself: the binary and nothing else (RUST_TARGET stays behind in the stage above).
-# Keep in step with image/arm64.Dockerfile and image/layout.py; tests/image.sh compares them.
+# Keep in step with image/plain.Dockerfile and image/layout.py; tests/image.sh compares them.
 FROM scratch
 COPY --from=binary /tinyapi /tinyapi
 ARG VERSION=0.1.0

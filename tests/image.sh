@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
-# Tests the multi-platform OCI layout of image/build.sh the way it is published and used:
+# Tests the multi-platform OCI layout of image/build.sh the way it is published and used, and the
+# Dockerfiles that build one platform's image:
 #
 #   tests/image.sh            (as root: it may install packages, start dockerd, mount binfmt_misc)
 #
 # - two builds of the layout are byte-identical (same image index digest), with the conventional
-#   tags and a referrers fallback tag per image and for the index;
+#   tags, an image per row of .cargo/platforms holding that row's binary, and a referrers
+#   fallback tag per image and for the index; nothing in the index lacks a platform;
 # - image/publish.py pushes it to a local registry (Debian's docker-registry, on 127.0.0.1 only)
 #   under the same digest and every tag, signed with throwaway keys (GPG and sigstore); `skopeo
 #   copy --all` pushes the same digest too;
 # - from each image's digest alone, the registry gives its SBOM (by the referrers API, or the
 #   fallback tag where, as here, there is none), valid CycloneDX (cyclonedx-python-lib's strict
-#   validator, from PyPI) with a purl for every component, licences and the LICENSE text; from
-#   the index's digest, an in-toto SLSA v1 provenance statement naming this commit; each
-#   sigstore signature verifies with the public key;
-# - podman, under a policy.json that requires the GPG key, pulls the signed image and refuses an
-#   unsigned one and a tampered one carrying a genuine signature; the pulled image, run hardened
-#   under podman, is `healthy` by its own HEALTHCHECK; `podman build --format docker` keeps it;
-# - Docker pulls each platform from there with the right architecture, variant and HEALTHCHECK;
-# - the amd64 image serves every endpoint hardened and reports `healthy`; the arm64 one does too
-#   under qemu, when binfmt_misc can be used here (skipped, saying why, when it cannot);
-# - the classic builder's arm64 image (image/arm64.Dockerfile) is labelled arm64 and has the same
-#   config as the layout's.
+#   validator, from PyPI) with a purl for every component, licences, the LICENSE text and the
+#   compiler that built the binary; from the index's digest, an in-toto SLSA v1 provenance
+#   statement naming this commit and each platform's compiler; each sigstore signature verifies
+#   with the public key;
+# - podman, under a policy.json that requires the GPG key, pulls the signed image for every
+#   platform (each the layout's manifest for it) and refuses an unsigned one and a tampered one
+#   carrying a genuine signature; the pulled image, run hardened under podman, is `healthy` by
+#   its own HEALTHCHECK; `podman build --format docker` keeps it;
+# - Docker pulls every platform from there with the right architecture, variant and HEALTHCHECK;
+#   Docker, podman and skopeo asked for a platform the index lacks (linux/mips64le) say there is
+#   no image for it;
+# - every platform's image serves every endpoint hardened and reports `healthy`: natively where
+#   the table has no emulator (amd64, 386), under qemu-user through binfmt_misc otherwise, when
+#   binfmt_misc can be used here (each skipped, saying why, when it cannot);
+# - the Dockerfile under BuildKit, and image/plain.Dockerfile under the classic builder and under
+#   podman, build every platform's image with that platform's binary and the layout's config.
 # Starts the registry, and dockerd if none is running (as tests/docker.sh does), and stops what it
 # started, by PID. podman keeps its images and containers under the scratch directory, removed at
 # the end. Only loopback traffic. Ends with `image: N passed, M failed`; exits 1 on a failure.
@@ -39,7 +46,7 @@ readonly NAME_PREFIX="tinyapi-image-test-${id_suffix}"
 work=$(mktemp -d)
 registry_pid=""
 binfmt_mounted=""
-binfmt_registered=""
+binfmt_registered=()
 containers=()
 images=()
 SUITE=image
@@ -56,7 +63,7 @@ cleanup() {
     [ ! -d "$work/gnupg" ] || gpgconf --kill gpg-agent 2>/dev/null || true
     stop_daemon
     [ -z "$registry_pid" ] || stop_pid "$registry_pid"
-    [ -z "$binfmt_registered" ] || echo -1 >"$BINFMT/$binfmt_registered" 2>/dev/null || true
+    for c in "${binfmt_registered[@]}"; do echo -1 >"$BINFMT/$c" 2>/dev/null || true; done
     [ -z "$binfmt_mounted" ] || umount "$BINFMT" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -75,7 +82,7 @@ command -v runc >/dev/null || need+=(runc)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v dockerd >/dev/null || docker info >/dev/null 2>&1 || need+=(docker.io)
-command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+command -v qemu-s390x-static >/dev/null || need+=(qemu-user-static)
 ((${#need[@]} == 0)) || apt_install "${need[@]}"
 
 # The SBOM validator, from PyPI, in a virtual environment of its own.
@@ -101,11 +108,15 @@ note "image index $digest (tags ${all_tags[*]})"
 check "two builds: same index digest ($digest)" test "$digest" = "$(index_digest "$work/two")"
 check "two builds: byte-identical layouts" diff -r "$work/one" "$work/two"
 
-# One line per image: ARCH VARIANT MANIFEST.
+# The rows of .cargo/platforms, one a line: NAME TRIPLE PLATFORM EMULATOR QEMU_CPU.
+mapfile -t rows < <(awk '{sub(/#.*/, "")} NF {print $1, $2, $3, $5, $6}' .cargo/platforms)
+# One line per image: PLATFORM MANIFEST.
 layout_ok() { python3 tests/image_checks.py layout "$work/one" >"$work/images"; }
-check "layout: tags $tag, major.minor, major, latest, sha-<commit>; linux/amd64 and linux/arm64/v8 in Docker's format, one layer holding only tinyapi; an SBOM per image and a provenance for the index, behind sha256-<hex> fallback tags" \
+check "layout: tags $tag, major.minor, major, latest, sha-<commit>; an image per row of .cargo/platforms ($(printf '%s\n' "${rows[@]}" | cut -d' ' -f3 | paste -sd' ')) in Docker's format, one layer holding only the row's tinyapi; an SBOM per image and a provenance for the index, behind sha256-<hex> fallback tags; no index entry without a platform" \
     layout_ok
-read -ra image_digests <<<"$(cut -d' ' -f3 "$work/images" | tr '\n' ' ')"
+read -ra image_digests <<<"$(cut -d' ' -f2 "$work/images" | tr '\n' ' ')"
+# manifest_of PLATFORM: the layout's image manifest for PLATFORM.
+manifest_of() { awk -v p="$1" '$1 == p {print $2}' "$work/images"; }
 
 # --- registry and keys ----------------------------------------------------------------------------
 
@@ -170,13 +181,13 @@ for image in "${image_digests[@]}"; do
     check "SBOM of ${image:0:19}: found from the image digest through the registry" \
         python3 tests/registry.py referrer "http://$REGISTRY" tinyapi "$image" \
         application/vnd.cyclonedx+json "$work/sbom-$image.json" || continue
-    check "SBOM of ${image:0:19}: valid CycloneDX 1.5; Cargo.lock's crates with checksums and licences, a purl for every component, CPEs for musl and core, LICENSE" \
+    check "SBOM of ${image:0:19}: valid CycloneDX 1.5; Cargo.lock's crates with checksums and licences, a purl for every component, CPEs for musl (where linked) and core, LICENSE, the compiler recorded for the binary" \
         "$work/venv/bin/python" -I tests/image_checks.py sbom "$work/sbom-$image.json" Cargo.lock LICENSE
 done
 if check "provenance: found from the index digest through the registry" \
     python3 tests/registry.py referrer "http://$REGISTRY" tinyapi "$digest" \
     application/vnd.in-toto+json "$work/provenance.json"; then
-    check "provenance: in-toto SLSA v1 for the index and each image, commit $(git rev-parse --short HEAD), rustc, the commands" \
+    check "provenance: in-toto SLSA v1 for the index and each image, commit $(git rev-parse --short HEAD), each platform's target and compiler, the commands" \
         python3 tests/image_checks.py provenance "$work/provenance.json" "$(git rev-parse HEAD)" "$digest" "${image_digests[@]}"
 fi
 for d in "$digest" "${image_digests[@]}"; do
@@ -225,8 +236,26 @@ mkdir -p "$work/lookaside/tinyapi@${tampered/:/=}"
 cp "$work/lookaside/tinyapi@${image_digests[0]/:/=}/signature-1" "$work/lookaside/tinyapi@${tampered/:/=}/"
 check "podman pull of a tampered image carrying a genuine signature: refused" refused "$REPOSITORY:tampered"
 
+# Every platform, as a machine of that kind pulls it: each under the signature policy, and each
+# the layout's image for that platform.
+podman_pulls() {
+    local platform=$1 id got want
+    id=$(podman pull -q --tls-verify=false --platform "$platform" "$REPOSITORY:latest" 2>"$work/podman-pull.log") ||
+        { cat "$work/podman-pull.log"; return 1; }
+    # Digest names what was asked for (the index); RepoDigests the manifest taken from it too.
+    got=$(podman image inspect -f '{{.Os}}/{{.Architecture}} {{range .RepoDigests}}{{.}} {{end}}' "$id")
+    want="$(cut -d/ -f1,2 <<<"$platform") .*@$(manifest_of "$platform") "
+    [[ "$got" =~ ^$want ]] || { note "podman image inspect: $got; want $want"; return 1; }
+}
+for row in "${rows[@]}"; do
+    read -r _ _ platform _ _ <<<"$row"
+    check "podman pull --platform $platform: signed, the layout's $platform manifest" podman_pulls "$platform"
+done
+
 podman_port=$(free_port)
 readonly PODMAN_CONTAINER="$NAME_PREFIX-podman"
+# The pulls above moved the tag to the last platform: back to the host's, as a plain pull takes it.
+podman pull -q --tls-verify=false "$REPOSITORY:latest" >/dev/null
 check "podman: the image's HEALTHCHECK" test \
     "$(podman image inspect -f '{{json .HealthCheck.Test}}' "$REPOSITORY:latest")" = '["CMD","/tinyapi","--probe"]'
 podman_run() {
@@ -274,26 +303,51 @@ pull() {
     docker tag "$IMAGE" "$2"
 }
 inspect() { docker image inspect -f "$2" "$1"; }
+# The platform as Docker's image inspect spells it: os/architecture[/variant].
+readonly PLATFORM_OF='{{.Os}}/{{.Architecture}}{{with .Variant}}/{{.}}{{end}}'
 readonly HEALTHCHECK='{"Test":["CMD","/tinyapi","--probe"],"Interval":5000000000,"Timeout":3000000000,"StartPeriod":5000000000,"Retries":3}'
+local_tag() { echo "tinyapi-image-test:$1-$id_suffix"; }
 
 images+=("$IMAGE")
-for platform in linux/arm64 linux/amd64; do
-    local_tag="tinyapi-image-test:${platform#linux/}-$id_suffix"
-    if ! pull "$platform" "$local_tag"; then
+for row in "${rows[@]}"; do
+    read -r name _ platform _ _ <<<"$row"
+    if ! pull "$platform" "$(local_tag "$name")"; then
         fail "docker pull --platform $platform"
         continue
     fi
     pass "docker pull --platform $platform"
     sed 's/^/      | /' "$work/pull-${platform//\//-}"
-    want=${platform#linux/}
-    [ "$want" = arm64 ] && want="arm64 v8" || want="amd64 "
-    check "$platform: Architecture and Variant '$want'" test "$(inspect "$local_tag" '{{.Architecture}} {{.Variant}}')" = "$want"
-    check "$platform: Healthcheck" test "$(inspect "$local_tag" '{{json .Config.Healthcheck}}')" = "$HEALTHCHECK"
+    check "$platform: the image's platform" test "$(inspect "$(local_tag "$name")" "$PLATFORM_OF")" = "$platform"
+    check "$platform: Healthcheck" test "$(inspect "$(local_tag "$name")" '{{json .Config.Healthcheck}}')" = "$HEALTHCHECK"
     check "$platform: User 65532:65532, Entrypoint, StopSignal" test \
-        "$(inspect "$local_tag" '{{.Config.User}} {{json .Config.Entrypoint}} {{.Config.StopSignal}}')" = \
+        "$(inspect "$(local_tag "$name")" '{{.Config.User}} {{json .Config.Entrypoint}} {{.Config.StopSignal}}')" = \
         '65532:65532 ["/tinyapi"] SIGTERM'
-    note "$platform image size: $(inspect "$local_tag" '{{.Size}}') bytes"
+    note "$platform image size: $(inspect "$(local_tag "$name")" '{{.Size}}') bytes"
 done
+
+# --- a platform the index lacks -------------------------------------------------------------------
+
+# no_image_for LOG COMMAND...: the command fails, saying that the index has no image for the
+# platform; not by taking an entry without a platform (an SBOM, say) and failing on that.
+no_image_for() {
+    local log="$work/missing-$1"
+    shift
+    if timeout 60 "$@" >"$log" 2>&1; then
+        note "it succeeded"
+        return 1
+    fi
+    note "$(grep -v '^\s*$' "$log" | tail -1)"
+    grep -qiE 'no matching manifest for linux/mips64le|no image found in (manifest list|image index) for architecture mips64le' "$log" &&
+        ! grep -qiE 'artifact|application/vnd' "$log"
+}
+readonly MISSING=linux/mips64le
+check "docker pull --platform $MISSING: no image for that platform" \
+    no_image_for docker docker pull --platform "$MISSING" "$IMAGE"
+check "podman pull --platform $MISSING: no image for that platform" \
+    no_image_for podman podman pull --tls-verify=false --platform "$MISSING" "$IMAGE"
+check "skopeo copy --override-arch mips64le: no image for that platform" \
+    no_image_for skopeo skopeo copy -q --src-tls-verify=false --override-os linux --override-arch mips64le \
+    "docker://$IMAGE" "dir:$work/mips64le"
 
 # --- running the pulled images --------------------------------------------------------------------
 
@@ -313,67 +367,143 @@ wait_ready() {
     return 1
 }
 status_200() { [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1$2")" = 200 ]; }
-# serves LABEL IMAGE [DOCKER-RUN-OPTION...]: hardened on a free loopback port, every endpoint, healthy.
+# serves LABEL IMAGE [DOCKER-RUN-OPTION...]: hardened on a free loopback port, every endpoint,
+# healthy. The container's name is in $served.
 serves() {
-    local label=$1 image=$2 port name
+    local label=$1 image=$2 port
     shift 2
     port=$(free_port)
-    name="$NAME_PREFIX-${label//[^a-z0-9]/-}"
+    served="$NAME_PREFIX-${label//[^a-z0-9]/-}"
     check "$label: starts hardened on 127.0.0.1:$port" \
-        run_container "$name" -e "TINYAPI_LISTEN=127.0.0.1:$port" "$@" "$image" || return 0
-    check "$label: answers" wait_ready "$name" "$port" || return 0
+        run_container "$served" -e "TINYAPI_LISTEN=127.0.0.1:$port" "$@" "$image" || return 1
+    check "$label: answers" wait_ready "$served" "$port" || return 1
     local path
     for path in / /alwaysok /healthcheck; do
         check "$label: GET $path 200" status_200 "$port" "$path"
     done
-    check "$label: healthy" wait_healthy "$name"
-    docker stop "$name" >/dev/null || true
+    check "$label: healthy" wait_healthy "$served"
+    docker stop "$served" >/dev/null || true
 }
 
-serves "amd64 image" "tinyapi-image-test:amd64-$id_suffix"
-
-# qemu-user for arm64 binaries inside containers: an aarch64 handler with the F flag (the
-# interpreter is opened now, so it need not exist inside the container).
+# binfmt_ready EMULATOR: a binfmt_misc handler runs EMULATOR's (qemu-ARCH-static's) binaries
+# inside containers. qemu-user-static's own, from /usr/lib/binfmt.d/qemu-ARCH.conf, with the F
+# flag (the interpreter is opened at registration, so it need not exist inside the container):
+# the one registered already, or registered here under a name of our own, removed on exit. A
+# handler registered later is tried first.
 binfmt_ready() {
+    local arch=${1#qemu-}
+    arch=${arch%-static}
     if [ ! -e "$BINFMT/register" ]; then
         mount -t binfmt_misc binfmt_misc "$BINFMT" 2>"$work/binfmt.err" || return 1
         binfmt_mounted=1
     fi
     grep -qs '^enabled' "$BINFMT/status" || { echo "binfmt_misc is disabled" >"$work/binfmt.err"; return 1; }
     local f
-    for f in "$BINFMT"/*; do
-        grep -qs '^flags:.*F' "$f" && grep -qs '^magic 7f454c460201010000000000000000000200b700' "$f" && return 0
+    for f in "$BINFMT/qemu-$arch" "$BINFMT/tinyapi-qemu-$arch"; do
+        grep -qs '^enabled' "$f" && grep -qs '^flags:.*F' "$f" && return 0
     done
-    printf ':tinyapi-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:%s:F' \
-        "$(command -v qemu-aarch64-static)" >"$BINFMT/register" 2>"$work/binfmt.err" || return 1
-    binfmt_registered=tinyapi-aarch64
+    sed "s/^:qemu-$arch:/:tinyapi-qemu-$arch:/" "/usr/lib/binfmt.d/qemu-$arch.conf" \
+        >"$BINFMT/register" 2>"$work/binfmt.err" || return 1
+    binfmt_registered+=("tinyapi-qemu-$arch")
 }
-if binfmt_ready; then
+
+for row in "${rows[@]}"; do
+    read -r name _ platform emulator qemu_cpu <<<"$row"
+    if [ "$emulator" = - ]; then
+        serves "$platform image" "$(local_tag "$name")" --platform "$platform" || true
+        continue
+    fi
+    if ! binfmt_ready "$emulator"; then
+        note "SKIP $platform image under qemu: binfmt_misc unusable here ($(head -c 200 "$work/binfmt.err"))"
+        continue
+    fi
+    # qemu reads QEMU_CPU from the environment, which the container and its health checks share.
+    cpu=()
+    [ "$qemu_cpu" = - ] || cpu=(-e "QEMU_CPU=$qemu_cpu")
     # qemu-user has no seccomp: the server says so once and serves without the filter.
-    serves "arm64 image under qemu" "tinyapi-image-test:arm64-$id_suffix" --platform linux/arm64
-    check "arm64 image under qemu: one line says it serves without the seccomp filter" test \
-        "$(docker logs "$NAME_PREFIX-arm64-image-under-qemu" 2>&1 | grep -c 'serving without the seccomp filter')" = 1
-else
-    note "SKIP arm64 image under qemu: binfmt_misc unusable here ($(head -c 200 "$work/binfmt.err"))"
-fi
+    serves "$platform image under $emulator${cpu[*]:+ ${cpu[1]}}" "$(local_tag "$name")" --platform "$platform" "${cpu[@]}" &&
+        check "$platform image under qemu: one line says it serves without the seccomp filter" test \
+            "$(docker logs "$served" 2>&1 | grep -c 'serving without the seccomp filter')" = 1
+done
 
-# --- the classic builder's arm64 image ------------------------------------------------------------
+# --- the Dockerfiles, for every platform ----------------------------------------------------------
 
-readonly CLASSIC="tinyapi-image-test:classic-arm64-$id_suffix"
-images+=("$CLASSIC")
-if DOCKER_BUILDKIT=0 timeout 120 docker build -q --platform linux/arm64 -f image/arm64.Dockerfile \
-    -t "$CLASSIC" . >"$work/classic.log" 2>&1; then
-    pass "classic build --platform linux/arm64 -f image/arm64.Dockerfile"
-    check "classic arm64 image: Architecture arm64" test "$(inspect "$CLASSIC" '{{.Architecture}}')" = arm64
-    # The same config as the layout's, except the labels that only the layout knows.
-    # shellcheck disable=SC2016 # a Go template
-    config='{{.Config.User}} {{json .Config.ExposedPorts}} {{json .Config.Entrypoint}} {{json .Config.Healthcheck}} {{.Config.StopSignal}} {{range $k, $v := .Config.Labels}}{{if and (ne $k "org.opencontainers.image.revision") (ne $k "org.opencontainers.image.created")}}{{$k}}={{$v}};{{end}}{{end}}'
-    check "classic arm64 image: the layout's config" test \
-        "$(inspect "$CLASSIC" "$config")" = "$(inspect "tinyapi-image-test:arm64-$id_suffix" "$config")"
-else
-    cat "$work/classic.log"
-    fail "classic build --platform linux/arm64 -f image/arm64.Dockerfile"
-fi
+# BuildKit: buildx where the client has it, else a client from before Docker 23 (Debian's
+# docker.io), whose `docker build` drives the daemon's BuildKit itself.
+buildkit_client=""
+for c in docker /usr/bin/docker; do
+    major=$("$c" version -f '{{.Client.Version}}' 2>/dev/null | cut -d. -f1) || continue
+    [[ "$major" =~ ^[0-9]+$ ]] && ((major < 23)) && buildkit_client=$c && break
+done
+buildkit() {
+    if docker buildx version >/dev/null 2>&1; then
+        timeout 120 docker buildx build --load "$@"
+    else
+        DOCKER_BUILDKIT=1 timeout 120 "$buildkit_client" build "$@"
+    fi
+}
+# holds_binary ENGINE IMAGE FILE: the image's /tinyapi is FILE (copied out of a container created,
+# not started, from the image).
+holds_binary() {
+    local c rc=0
+    c=$("$1" create "$2" 2>/dev/null) || return 1
+    "$1" cp "$c:/tinyapi" "$work/copied" >/dev/null && cmp -s "$work/copied" "$3" || rc=1
+    "$1" rm "$c" >/dev/null 2>&1
+    return $rc
+}
+# The config a Dockerfile gives, without the labels only the layout knows (revision, created).
+# shellcheck disable=SC2016 # a Go template
+readonly CONFIG='{{.Config.User}} {{json .Config.ExposedPorts}} {{json .Config.Entrypoint}} {{json .Config.Healthcheck}} {{.Config.StopSignal}} {{range $k, $v := .Config.Labels}}{{if and (ne $k "org.opencontainers.image.revision") (ne $k "org.opencontainers.image.created")}}{{$k}}={{$v}};{{end}}{{end}}'
+# built_right ENGINE BUILT PLATFORM TRIPLE NAME: the image BUILT has PLATFORM's binary and
+# platform (BuildKit drops arm64's v8, the classic builder keeps what --platform says; podman 4.3
+# shows no variant), and the config of the layout's image that Docker pulled for the row NAME.
+built_right() {
+    local engine=$1 built=$2 platform=$3 triple=$4 name=$5 want got
+    holds_binary "$engine" "$built" "target/$triple/release/tinyapi" || { note "not the $triple binary"; return 1; }
+    if [ "$engine" = podman ]; then
+        want=$(cut -d/ -f1,2 <<<"$platform")
+        test "$(podman image inspect -f '{{.Os}}/{{.Architecture}}' "$built")" = "$want" &&
+            test "$(podman image inspect -f '{{json .HealthCheck.Test}}' "$built")" = '["CMD","/tinyapi","--probe"]'
+    else
+        got=$(inspect "$built" "$PLATFORM_OF")
+        test "${got%/v8}" = "${platform%/v8}" &&
+            test "$(inspect "$built" "$CONFIG")" = "$(inspect "$(local_tag "$name")" "$CONFIG")"
+    fi
+}
+
+for row in "${rows[@]}"; do
+    read -r name triple platform _ _ <<<"$row"
+    built="tinyapi-image-test:buildkit-$name-$id_suffix"
+    images+=("$built")
+    if [ -z "$buildkit_client" ] && ! docker buildx version >/dev/null 2>&1; then
+        note "SKIP BuildKit build of $platform: no buildx and no client from before Docker 23 here"
+    elif buildkit -q --platform "$platform" -t "$built" . >"$work/buildkit.log" 2>&1; then
+        check "BuildKit, Dockerfile, --platform $platform: $triple's binary, the layout's config" \
+            built_right docker "$built" "$platform" "$triple" "$name"
+    else
+        cat "$work/buildkit.log"
+        fail "BuildKit, Dockerfile, --platform $platform"
+    fi
+    built="tinyapi-image-test:classic-$name-$id_suffix"
+    images+=("$built")
+    if DOCKER_BUILDKIT=0 timeout 120 docker build -q --no-cache --platform "$platform" --build-arg "RUST_TARGET=$triple" \
+        -f image/plain.Dockerfile -t "$built" . >"$work/classic.log" 2>&1; then
+        check "classic builder, image/plain.Dockerfile, --platform $platform: $triple's binary, the layout's config" \
+            built_right docker "$built" "$platform" "$triple" "$name"
+    else
+        cat "$work/classic.log"
+        fail "classic builder, image/plain.Dockerfile, --platform $platform"
+    fi
+    built="tinyapi-image-test:podman-$name-$id_suffix"
+    if podman build -q --no-cache --format docker --platform "$platform" --build-arg "RUST_TARGET=$triple" \
+        -f image/plain.Dockerfile -t "$built" . >"$work/podman-build.log" 2>&1; then
+        check "podman build, image/plain.Dockerfile, --platform $platform: $triple's binary, HEALTHCHECK" \
+            built_right podman "$built" "$platform" "$triple" "$name"
+    else
+        cat "$work/podman-build.log"
+        fail "podman build, image/plain.Dockerfile, --platform $platform"
+    fi
+done
 
 summary
 [ "$failed" -eq 0 ]

@@ -2,13 +2,16 @@
 """The checks of tests/image.sh that read JSON, each a command that exits 1 saying what is wrong:
 
     python3 tests/image_checks.py layout LAYOUT
-        the layout's structure; prints `ARCH VARIANT MANIFEST-DIGEST` per image
+        the layout's structure: an image per row of .cargo/platforms, in its order, each holding
+        the row's release binary; prints `PLATFORM MANIFEST-DIGEST` per image
     VENV/bin/python tests/image_checks.py sbom SBOM.json Cargo.lock LICENSE
         valid CycloneDX 1.5 (cyclonedx-python-lib, from PyPI) that vulnerability databases can
         match: every crate of Cargo.lock with its checksum and licence, a purl for every
-        component, CPEs for musl and core, the application's licence with LICENSE's text
+        component, CPEs for musl (where linked) and core, the application's licence with
+        LICENSE's text, and the compiler that .cargo/build-target recorded for the binary
     python3 tests/image_checks.py provenance STATEMENT.json REVISION INDEX-DIGEST IMAGE-DIGEST...
-        an in-toto SLSA v1 provenance statement for those digests, built from REVISION
+        an in-toto SLSA v1 provenance statement for those digests, built from REVISION, naming
+        each platform's compiler
     python3 tests/image_checks.py tamper LAYOUT OUT
         writes to OUT a layout tagged `tampered`: the amd64 image with its config changed to run
         as root; prints its manifest digest
@@ -22,6 +25,10 @@ import os
 import re
 import sys
 import tarfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "image"))
+import layout as image_layout  # noqa: E402  (image/layout.py: the platform table, its binaries)
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -54,24 +61,29 @@ def layout(path):
     index = json.loads(load(path, digest))
     if any("platform" not in m for m in index["manifests"]):
         fail("an index entry without a platform: podman and skopeo would fall back to it")
-    platforms = sorted((m["platform"]["architecture"], m["platform"].get("variant"))
-                       for m in index["manifests"])
-    if platforms != [("amd64", None), ("arm64", "v8")]:
-        fail(f"platforms {platforms}")
+    rows = image_layout.platforms()
+    platforms = [image_layout.platform_name(m["platform"]) for m in index["manifests"]]
+    if platforms != [image_layout.platform_name(r.oci) for r in rows]:
+        fail(f"platforms {platforms}, want those of .cargo/platforms in its order")
     subjects = {}
-    for m in index["manifests"]:
+    for m, row in zip(index["manifests"], rows):
         if m["mediaType"] != DOCKER_MANIFEST:
             fail(f"{m['digest']}: {m['mediaType']}, not Docker's format (podman's HEALTHCHECK)")
         manifest = json.loads(load(path, m["digest"]))
         if len(manifest["layers"]) != 1:
             fail("more than one layer")
-        tar = gzip.decompress(load(path, manifest["layers"][0]["digest"]))
-        names = tarfile.open(fileobj=io.BytesIO(tar)).getnames()
-        if names != ["tinyapi"]:
-            fail(f"the layer holds {names}")
+        tar = tarfile.open(fileobj=io.BytesIO(gzip.decompress(
+            load(path, manifest["layers"][0]["digest"]))))
+        if tar.getnames() != ["tinyapi"]:
+            fail(f"the layer holds {tar.getnames()}")
+        with open(row.binary, "rb") as f:
+            if tar.extractfile("tinyapi").read() != f.read():
+                fail(f"{platforms[rows.index(row)]}: the layer's tinyapi is not {row.binary}")
+        config = json.loads(load(path, manifest["config"]["digest"]))
+        if {k: config.get(k) for k in m["platform"]} != m["platform"]:
+            fail(f"{m['digest']}: the config's platform differs from the index's")
         subjects[m["digest"]] = CYCLONEDX
-        p = m["platform"]
-        print(p["architecture"], p.get("variant", "-"), m["digest"])
+        print(image_layout.platform_name(m["platform"]), m["digest"])
     subjects[digest] = IN_TOTO
     for subject, artifact_type in subjects.items():
         fallback = "sha256-" + subject[7:]
@@ -111,17 +123,33 @@ def sbom(path, lock_path, license_path):
     for name, c in components.items():
         if not c.get("purl", "").startswith("pkg:"):
             fail(f"{name}: no purl")
-    musl = components.get("musl", {})
-    if not re.fullmatch(r"\d+\.\d+\.\d+", musl.get("version", "")) or \
-            musl.get("purl") != f"pkg:generic/musl@{musl['version']}":
-        fail("musl: no version or purl")
-    for name in ("musl", "core"):
+    # The memory routines come from musl's libc.a, or with -Zbuild-std from compiler_builtins.
+    properties = {p["name"]: p["value"] for p in bom["metadata"]["properties"]}
+    build_std = properties.get("tinyapi:build-std") != "no"
+    runtime, other = ("compiler_builtins", "musl") if build_std else ("musl", "compiler_builtins")
+    if runtime not in components or other in components:
+        fail(f"build-std {properties.get('tinyapi:build-std')!r}: want {runtime}, not {other}")
+    if not build_std:
+        musl = components["musl"]
+        if not re.fullmatch(r"\d+\.\d+\.\d+", musl.get("version", "")) or \
+                musl.get("purl") != f"pkg:generic/musl@{musl['version']}":
+            fail("musl: no version or purl")
+    for name in ("core",) if build_std else ("musl", "core"):
         if not components.get(name, {}).get("cpe", "").startswith("cpe:2.3:a:"):
             fail(f"{name}: no CPE")
+    # The compiler, as .cargo/build-target recorded it next to the binary.
+    app = {p["name"]: p["value"] for p in bom["metadata"]["component"]["properties"]}
+    row = next(r for r in image_layout.platforms() if r.target == app["tinyapi:rust-target"])
+    with open(row.rustc_record) as f:
+        recorded = f.read().strip()
+    if properties.get("tinyapi:rustc") != recorded:
+        fail(f"rustc {properties.get('tinyapi:rustc')!r}, but {row.rustc_record} says {recorded!r}")
+    if components["core"]["version"] not in recorded:
+        fail(f"core {components['core']['version']} is not the version of {recorded}")
     with open(license_path) as f:
         license_text = f.read()
-    app = bom["metadata"]["component"]["licenses"][0]["license"]
-    if app.get("id") != "MIT" or app.get("text", {}).get("content") != license_text:
+    licence = bom["metadata"]["component"]["licenses"][0]["license"]
+    if licence.get("id") != "MIT" or licence.get("text", {}).get("content") != license_text:
         fail("the application's licence is not MIT with the text of LICENSE")
     print("      " + ", ".join(f"{c['purl']}" for c in components.values()))
 
@@ -141,6 +169,13 @@ def provenance(path, revision, index, *images):
         fail(f"the source revision {revision} is not among the resolved dependencies")
     if not any(d.get("name") == "rustc" for d in build["resolvedDependencies"]):
         fail("no rustc among the resolved dependencies")
+    listed = {(p["name"], p["target"], p["rustc"])
+              for p in build["internalParameters"].get("platforms", [])}
+    for row in image_layout.platforms():
+        with open(row.rustc_record) as f:
+            recorded = f.read().strip()
+        if (row.name, row.target, recorded) not in listed:
+            fail(f"{row.name}: not among the platforms with {row.target} and {recorded}")
     if not build["internalParameters"].get("commands"):
         fail("no commands")
     if not statement["predicate"]["runDetails"]["builder"].get("id"):
