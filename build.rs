@@ -60,7 +60,7 @@ fn main() {
         "--no-rosegment",
         // No .eh_frame_hdr: panic = "abort" never unwinds, so the lookup table is dead weight.
         "--no-eh-frame-hdr",
-        // No build-id note (36 bytes): the commit is baked in instead.
+        // No build-id note (size: 36 bytes): the commit is baked in instead.
         "--build-id=none",
         // A non-executable stack, stated explicitly rather than inferred from input objects.
         "-z",
@@ -82,7 +82,7 @@ fn main() {
     match std::env::var("TINYAPI_LINK_MAP") {
         Ok(map) => println!("cargo:rustc-link-arg-bins=-Map={map}"),
         // Not for lld: tells .cargo/lld-trim to cut the section header table off the linked
-        // release binary (~350 bytes; nothing loads it: the kernel and readelf -l need only the
+        // release binary (size: ~350 bytes; nothing loads it: the kernel and readelf -l need only the
         // program headers). Debug builds keep it, and with it their symbols for debuggers.
         Err(_) if std::env::var("PROFILE").as_deref() == Ok("release") => {
             println!("cargo:rustc-link-arg-bins=--tinyapi-no-section-headers")
@@ -91,7 +91,7 @@ fn main() {
     }
     // The whole layout, instead of ld's default script: one read-only executable segment
     // (code and constants), one read-write segment, and four section headers instead of
-    // thirteen (~600 bytes). Unwind tables are dropped (panic = "abort" never unwinds).
+    // thirteen (size: ~600 bytes). Unwind tables are dropped (panic = "abort" never unwinds).
     // Binaries only: the library's unit-test harness needs unwind tables to report a failing
     // test.
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
@@ -106,11 +106,11 @@ fn main() {
 /// first rule that matches an input section places it.
 ///
 /// The program headers are listed (PHDRS) so that there are only the three the kernel reads:
-/// no PT_PHDR, which only a dynamic loader looks at (56 bytes). The GOT holds the addresses
+/// no PT_PHDR, which only a dynamic loader looks at (size: 56 bytes). The GOT holds the addresses
 /// of the two libc routines the precompiled `core` calls through it (`memcpy`, `bcmp`): in a
 /// static binary they are fixed at link time, so it goes with the read-only constants (a GOT
 /// the program cannot overwrite), and `.got.plt`, the header of lazy binding that only a
-/// dynamic loader fills, is dropped (x86-64: 24 bytes, and the data segment takes no file
+/// dynamic loader fills, is dropped (size: 24 bytes on x86-64, and the data segment takes no file
 /// bytes). For the same reason `.data.rel.ro`, constants holding addresses that a dynamic
 /// loader would relocate in a position-independent program, is read-only data here: nothing
 /// relocates a static non-PIE binary at run time, so nothing writes it (ppc64le's code puts
@@ -119,7 +119,7 @@ fn main() {
 /// program this small), goes there too: left to the linker it would follow `.bss` and give
 /// the whole of it file bytes. riscv64's `.riscv.attributes` (the ISA extensions the objects
 /// were built for, read by linkers and tools, not by the kernel) is dropped with the program
-/// header it would get (172 bytes). 32-bit arm's unwind tables, `.ARM.exidx` (an index with a
+/// header it would get (size: 172 bytes). 32-bit arm's unwind tables, `.ARM.exidx` (an index with a
 /// program header of its own) and `.ARM.extab`, go with `.eh_frame`: nothing unwinds with
 /// panic = "abort".
 const LAYOUT: &str = "\

@@ -25,8 +25,8 @@ const MOUNT: &[u8] = b"/sys/fs/cgroup/";
 
 /// The files that hold a limit, v2's then v1's two, each ending with NUL. A cgroup has one kind,
 /// so what is read of them together is `QUOTA PERIOD\n` or `QUOTA\nPERIOD\n`. One string, not
-/// a table of three: a path ends at its first NUL, so a name is the rest of the string (this
-/// saves the table's 48 bytes).
+/// a table of three: a path ends at its first NUL, so a name is the rest of the string.
+// size: a table of three slices would take 48 bytes more.
 const FILES: &[u8] = b"/cpu.max\0/cpu.cfs_quota_us\0/cpu.cfs_period_us\0";
 
 /// The buffers [`cpu_limit`] reads and builds paths in, kept in `.bss` by the caller: zeroed

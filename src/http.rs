@@ -64,7 +64,8 @@ pub enum Status {
 /// Each status's line after `HTTP/1.1 `, in the order of [`Status`]: the one table of codes and
 /// reason phrases. Each ends in LF alone: the reason phrase and LF double as the plain-text
 /// body of error responses; [`write`] sends the line with CRLF. One string and the offsets of
-/// its lines: an array of slices would take 16 bytes of pointer and length a line.
+/// its lines.
+// size: an array of slices would take 16 bytes of pointer and length a line.
 const STATUS_LINES: &[u8] = b"200 OK\n\
     400 Bad Request\n\
     404 Not Found\n\
@@ -517,9 +518,9 @@ fn write(
 pub const JSON_MAX: usize = 192;
 
 /// Writes the `/healthcheck` body into `json`; returns it. The head, written first, gives its
-/// length, so the body is made before the head, in a buffer of its own. (Writing it as a list
-/// of parts, its numbers formatted apart and their lengths summed, measured 456 bytes more on
-/// x86-64.)
+/// length, so the body is made before the head, in a buffer of its own.
+// size: writing it as a list of parts, its numbers formatted apart and their lengths summed,
+// measured 456 bytes more on x86-64.
 fn health_json<'b>(json: &'b mut [u8; JSON_MAX], ctx: &Context) -> &'b [u8] {
     let h = ctx.health.health();
     let mut b = Buf::new(json);
@@ -654,8 +655,8 @@ fn path_of(target: &[u8], method: Option<usize>) -> Option<&[u8]> {
     Some(if path.is_empty() { b"/" } else { path })
 }
 
-/// ASCII case-insensitive equality with `lower`, which is lowercase. A plain loop: core's
-/// unrolled version costs 300 bytes, and these strings are short.
+/// ASCII case-insensitive equality with `lower`, which is lowercase, by a plain loop.
+// size: core's unrolled version costs 300 bytes, and these strings are short.
 fn is(s: &[u8], lower: &[u8]) -> bool {
     s.len() == lower.len()
         && s.iter()

@@ -101,7 +101,7 @@ pub fn start(args: sys::Args, process: &mut sys::Process) -> i32 {
 /// The cgroup reader's buffers (see [`cgroup::Scratch`]).
 static CGROUP: sys::Reserved<cgroup::Scratch> = sys::Reserved::new(cgroup::Scratch::EMPTY);
 
-// Kept out of line: inlined into `start` it grows the binary by ~260 bytes.
+// size: kept out of line: inlined into `start` it grows the binary by ~260 bytes.
 #[inline(never)]
 fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
     // Descriptors a parent left open would count against each worker's limit unseen (see
@@ -168,7 +168,7 @@ fn serve(mut config: config::Config, process: &mut sys::Process) -> i32 {
 /// The run, once everything the workers share is set up: forks the workers, sets each up,
 /// locks it down, announces the server, serves until the drain has ended, and says so; the exit
 /// status. Signals reach worker 0's event loop, which returns to say what they were.
-// Inlined into `serve`, its one caller (out of line: ~30 bytes more).
+// size: inlined into `serve`, its one caller (out of line: ~30 bytes more).
 #[inline(always)]
 fn run(shared: &Shared, listener: sys::Fd, signals: sys::Fd, process: &mut sys::Process) -> i32 {
     // Neither dropped: the process ends when `run` returns, and the kernel closes what they hold.

@@ -16,8 +16,9 @@ pub struct Supervisor {
     children: &'static mut [Pid; MAX_WORKERS],
 }
 
-/// The pids of the workers, in `.bss`. Inside [`Supervisor`] the table would be zeroed on the
-/// stack and copied with every move (arm64: 192 bytes of code).
+/// The pids of the workers, in `.bss`, not inside [`Supervisor`].
+// size: inside it the table would be zeroed on the stack and copied with every move (arm64: 192
+// bytes of code).
 static CHILDREN: Reserved<[Pid; MAX_WORKERS]> = Reserved::new([0; MAX_WORKERS]);
 
 /// Which worker a process runs, after [`fork_workers`].
@@ -30,7 +31,7 @@ pub enum Role {
 
 /// Forks workers 1..`workers` as child processes of this one. In each child it returns
 /// `Other(id)`; in this process, once every child is forked, `First` with the signals.
-// Inlined into `serve`, its one caller: out of line it costs more than it saves (~50 bytes).
+// size: inlined into `serve`, its one caller: out of line it costs more than it saves (~50 bytes).
 #[inline(always)]
 pub fn fork_workers(workers: usize, signals: Fd, process: &mut Process) -> sys::Result<Role> {
     // Taken once: only the first process supervises.

@@ -8,11 +8,11 @@ pub struct Args {
     pub(super) envp: *const *const libc::c_char,
 }
 
-/// The bytes of the NUL-terminated string at `p`, without the NUL. A plain loop: `CStr` calls
-/// musl's `strlen`, 77 bytes more for strings this short.
+/// The bytes of the NUL-terminated string at `p`, without the NUL, found by a plain loop.
 ///
 /// # Safety
 /// `p` points to a NUL-terminated string that lives, unchanged, for the whole process.
+// size: `CStr` would call musl's `strlen`, 77 bytes more for strings this short.
 pub(super) unsafe fn c_str(p: *const libc::c_char) -> &'static [u8] {
     let mut n = 0;
     // The loop counts down a bound no string reaches, which keeps LLVM from making it a

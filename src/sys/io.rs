@@ -7,7 +7,7 @@ use core::mem::zeroed;
 /// Writes to a descriptor once ([write(2)]).
 ///
 /// [write(2)]: https://man7.org/linux/man-pages/man2/write.2.html
-// Inline: the call site then tests the result in a register; out of line, the Result comes
+// size: inline, the call site tests the result in a register; out of line, the Result comes
 // back through memory (48 bytes more on x86-64, 80 on arm64).
 #[inline(always)]
 pub fn write(fd: c_int, buf: &[u8]) -> Result<usize> {
@@ -96,7 +96,7 @@ pub fn stdout_nonblocking() {
 pub fn read_file(path: &[u8], into: &mut [u8]) -> usize {
     let mut n = 0;
     // The kernel reads the path up to its NUL, which this keeps inside `path`. Not contains():
-    // that links core's memchr, 160 bytes.
+    // that links core's memchr (size: 160 bytes).
     #[allow(clippy::manual_contains)]
     if path.iter().any(|&b| b == 0) {
         let flags = libc::O_RDONLY | libc::O_CLOEXEC;

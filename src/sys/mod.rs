@@ -76,12 +76,13 @@ fn result(r: isize) -> Result<usize> {
 }
 
 /// Makes system call `n` with up to five arguments, retrying on `EINTR`, as a [`Result`].
-/// Inline: each site tests the register `retry` returns, where a `Result` returned through
-/// memory would cost every site a stack slot and its loads (192 bytes on x86-64 in all).
+/// Inline: each site tests the register `retry` returns.
 ///
 /// # Safety
 /// The arguments must be what system call `n` expects: pointers to live memory of the size the
 /// call reads or writes.
+// size: a `Result` returned through memory would cost every site a stack slot and its loads
+// (192 bytes on x86-64 in all).
 #[inline(always)]
 unsafe fn call(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> Result<usize> {
     // SAFETY: passed on from the caller.

@@ -32,7 +32,7 @@ fn at_addr(n: libc::c_long, fd: &Fd, addr: &Addr) -> Result<usize> {
     unsafe { call(n, fd.0 as usize, p as usize, len, 0, 0) }
 }
 
-// Out of line: inlined into `accept` and `local_addr` it costs 144 bytes (x86-64).
+// size: out of line; inlined into `accept` and `local_addr` it costs 144 bytes (x86-64).
 #[inline(never)]
 fn from_sockaddr(sa: &libc::sockaddr_in6) -> Addr {
     if sa.sin6_family == libc::AF_INET6 as libc::sa_family_t {

@@ -141,8 +141,8 @@ pub fn usable_cpus() -> usize {
 
 /// The number of bits set in `w`, one turn per bit: x86-64, i386, riscv64gc, s390x (z10) and
 /// loongarch64 have no population-count instruction in their baselines (loongarch64's is in
-/// LSX), nor has 32-bit arm one for a word (armv7's NEON counts the bits of each byte), and
-/// `count_ones` there becomes a longer sequence: 64 to 112 bytes more, 32 on armv7.
+/// LSX), nor has 32-bit arm one for a word (armv7's NEON counts the bits of each byte).
+// size: `count_ones` there becomes a longer sequence: 64 to 112 bytes more, 32 on armv7.
 #[cfg(any(
     target_arch = "x86_64",
     target_arch = "x86",

@@ -23,7 +23,7 @@ core::arch::global_asm!(
     entry = sym crate::sys::start::entry,
 );
 
-// `memcpy(dst, src, n)`, in place of musl's (396 bytes, unrolled for large copies): 16 bytes
+// size: `memcpy(dst, src, n)`, in place of musl's (396 bytes, unrolled for large copies): 16 bytes
 // a step with ldp/stp, which arm64 allows unaligned on normal memory, then single bytes. The
 // copies here are header strings and buffers of at most 16 KiB; it returns `dst`, as C says.
 #[cfg(not(any(test, feature = "hosted")))]

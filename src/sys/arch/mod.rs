@@ -10,7 +10,7 @@
 //!   kernel's result, as `raw`. Five arguments, not six: then every argument travels in a
 //!   register (no call needs a sixth but `mmap`, which goes through `raw_mmap`). The loop is
 //!   inside the asm where the kernel keeps the argument registers: a retry reloads one
-//!   register, where a loop around `raw` keeps a copy of every argument (32 bytes more on
+//!   register, where a loop around `raw` keeps a copy of every argument (size: 32 bytes more on
 //!   x86-64, 16 on arm64). `#[inline(never)]`: one copy serves every call site.
 //! - `tinyapi_start` (`global_asm!`, not in test or hosted builds): the program's first
 //!   instructions, which end the frame-pointer chain and call [`super::start::entry`] with the

@@ -37,7 +37,7 @@ core::arch::global_asm!(
 );
 
 // The memory routines the compiler calls (`memcpy`, `memmove`, `memset`, `memcmp`, `bcmp`),
-// a byte at a time: compiler_builtins' word-at-a-time versions take 888 bytes here, these 152,
+// a byte at a time (size: compiler_builtins' word-at-a-time versions take 888 bytes here, these 152),
 // and the program copies and compares at most a few KiB at once. Each has a section of its
 // own, so that the linker drops those nothing calls. They write only r0, r3-r10 and ctr (and
 // cr0 for the comparisons), as the ELFv2 ABI lets a function do.
@@ -170,7 +170,7 @@ pub(in crate::sys) unsafe fn retry(
     // number and arguments are kept in the red zone (the 288 bytes below the stack pointer,
     // which the kernel skips when it builds a signal frame; an asm block without `nostack` may
     // write there) and reloaded for each attempt. Kept in registers instead, they took six
-    // callee-saved ones, saved and restored (44 bytes more).
+    // callee-saved ones, saved and restored (size: 44 bytes more).
     unsafe {
         core::arch::asm!(
             "std 3, -48(1)",

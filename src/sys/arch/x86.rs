@@ -10,7 +10,7 @@
 //! takes four words on the stack (the number and three arguments) where the other takes seven
 //! or six. Four words keep the stack 16-byte aligned at the call without padding, and
 //! `raw`/`retry`, inline, pick the short form wherever the last arguments are zero, which the
-//! compiler sees at most call sites (272 bytes less in all).
+//! compiler sees at most call sites (size: 272 bytes less in all).
 //!
 //! This file also holds `memcpy`, `memcmp` and `bcmp`, in place of musl's (see below).
 
@@ -169,7 +169,7 @@ core::arch::global_asm!(
 );
 
 // The memory routines the compiler calls: `memcpy`, and `memcmp` with `bcmp` at the same
-// address (memcmp's answer is bcmp's: zero when equal). musl's for i386 take 108 bytes (its
+// address (memcmp's answer is bcmp's: zero when equal). size: musl's for i386 take 108 bytes (its
 // libc.a is position-independent code, and its bcmp a call to memcmp through the GOT); these,
 // a `rep movsb` and a `repe cmpsb`, take 54. The direction flag is clear at every call (System
 // V ABI), so both go forward. Not in test or hosted builds, which link the C library's.
