@@ -211,7 +211,7 @@ fn check_binary(t: Target) -> Result<PathBuf, String> {
     // Cargo rebuilds only the native binary for the tests: an older build for another target
     // would be tested in its place without a word.
     let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-    let newer = newest_source().filter(|(t, _)| built.is_none_or(|b| *t > b));
+    let newer = newest_source().filter(|(when, _)| built.is_none_or(|b| *when > b));
     if let Some((_, source)) = newer {
         if profile.file_name().unwrap() != "release" {
             return Err(format!(

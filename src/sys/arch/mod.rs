@@ -17,7 +17,8 @@
 //!   initial stack pointer, on a stack aligned as the calling convention wants.
 //! - `AUDIT_ARCH`: the `AUDIT_ARCH_*` value seccomp reports for this build's system call ABI;
 //!   the filter kills calls made through any other.
-//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]).
+//! - `VDSO_CLOCK_GETTIME`: the vDSO's name for `clock_gettime` ([vdso(7)]). The lookup matches
+//!   the name alone, whatever the symbol's version (`LINUX_2.6`, ...): a vDSO defines it once.
 //!
 //! Three more items are the same on every architecture but s390x, given below for the others
 //! (a file provides them only where they differ):
@@ -28,7 +29,7 @@
 //!   the new stack (none), in the order the kernel takes them.
 //! - `VdsoHashWord`: the type of an entry of the vDSO's `DT_HASH` table (`u32` in the gABI).
 //!
-//! Both functions are unsafe with one contract: the arguments must be what system call `n`
+//! The functions are unsafe with one contract: the arguments must be what system call `n`
 //! expects, pointers to live memory of the size the call reads or writes.
 //!
 //! On 32-bit ABIs `VDSO_CLOCK_GETTIME` names the clock with 64-bit seconds
