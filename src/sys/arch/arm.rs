@@ -5,7 +5,9 @@
 //! r7 is Thumb code's frame pointer, which Rust's inline asm cannot name as an operand. So the
 //! number comes in r8, and the asm saves r7, moves the number there for the call and restores
 //! it; one sequence serves A32 code too, where r7 is a plain callee-saved register. Every operand
-//! has a register of its own (none can land in r7, which A32 code could allocate).
+//! has a register of its own: none can land in r7, which the compiler does allocate like any
+//! other in A32 code and in Thumb functions that keep no frame pointer (an operand there would
+//! be overwritten by the number before it is read).
 
 /// `AUDIT_ARCH_ARM`: the architecture seccomp reports for this ABI's system calls (on an arm64
 /// kernel, calls through the 64-bit ABI report `AUDIT_ARCH_AARCH64`, and the filter kills them).
