@@ -139,37 +139,20 @@ pub fn usable_cpus() -> usize {
     }
 }
 
-/// The number of bits set in `w`, one turn per bit: x86-64, i386, riscv64gc, s390x (z10) and
-/// loongarch64 have no population-count instruction in their baselines (loongarch64's is in
-/// LSX), nor has 32-bit arm one for a word (armv7's NEON counts the bits of each byte).
+/// The number of bits set in `w`: arm64's `cnt` and ppc64le's `popcntd`, elsewhere one turn per
+/// bit. x86-64, i386, riscv64gc, s390x (z10) and loongarch64 have no population-count
+/// instruction in their baselines (loongarch64's is in LSX), nor has 32-bit arm one for a word
+/// (armv7's NEON counts the bits of each byte).
 // size: `count_ones` there becomes a longer sequence: 64 to 112 bytes more, 32 on armv7.
-#[cfg(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "s390x",
-    target_arch = "loongarch64"
-))]
 fn ones(mut w: u64) -> usize {
-    let mut n = 0;
-    while w != 0 {
-        w &= w - 1;
-        n += 1;
+    if !cfg!(any(target_arch = "aarch64", target_arch = "powerpc64")) {
+        let mut n = 0;
+        while w != 0 {
+            w &= w - 1;
+            n += 1;
+        }
+        return n;
     }
-    n
-}
-
-/// The number of bits set in `w` (arm64's `cnt`, ppc64le's `popcntd`).
-#[cfg(not(any(
-    target_arch = "x86_64",
-    target_arch = "x86",
-    target_arch = "arm",
-    target_arch = "riscv64",
-    target_arch = "s390x",
-    target_arch = "loongarch64"
-)))]
-fn ones(w: u64) -> usize {
     w.count_ones() as usize
 }
 
