@@ -471,38 +471,39 @@ built_right() {
     fi
 }
 
+# build_then_check WHAT CLIENT BUILT CMD...: runs the build command; checks the image it tagged
+# BUILT (built_right, for the row in $name, $triple and $platform), or shows the build's output.
+build_then_check() {
+    local what=$1 client=$2 built=$3
+    shift 3
+    if "$@" >"$work/build.log" 2>&1; then
+        check "$what, --platform $platform: $triple's binary, the image's config" \
+            built_right "$client" "$built" "$platform" "$triple" "$name"
+    else
+        cat "$work/build.log"
+        fail "$what, --platform $platform"
+    fi
+}
+
 for row in "${rows[@]}"; do
     read -r name triple platform _ _ <<<"$row"
     built="tinyapi-image-test:buildkit-$name-$id_suffix"
     images+=("$built")
     if [ -z "$buildkit_client" ] && ! docker buildx version >/dev/null 2>&1; then
         note "SKIP BuildKit build of $platform: no buildx and no client from before Docker 23 here"
-    elif buildkit -q --platform "$platform" -t "$built" . >"$work/buildkit.log" 2>&1; then
-        check "BuildKit, Dockerfile, --platform $platform: $triple's binary, the layout's config" \
-            built_right docker "$built" "$platform" "$triple" "$name"
     else
-        cat "$work/buildkit.log"
-        fail "BuildKit, Dockerfile, --platform $platform"
+        build_then_check "BuildKit, Dockerfile" docker "$built" \
+            buildkit -q --platform "$platform" -t "$built" .
     fi
     built="tinyapi-image-test:classic-$name-$id_suffix"
     images+=("$built")
-    if DOCKER_BUILDKIT=0 timeout 120 docker build -q --no-cache --platform "$platform" --build-arg "RUST_TARGET=$triple" \
-        -f image/plain.Dockerfile -t "$built" . >"$work/classic.log" 2>&1; then
-        check "classic builder, image/plain.Dockerfile, --platform $platform: $triple's binary, the layout's config" \
-            built_right docker "$built" "$platform" "$triple" "$name"
-    else
-        cat "$work/classic.log"
-        fail "classic builder, image/plain.Dockerfile, --platform $platform"
-    fi
+    build_then_check "classic builder, image/plain.Dockerfile" docker "$built" \
+        env DOCKER_BUILDKIT=0 timeout 120 docker build -q --no-cache --platform "$platform" \
+        --build-arg "RUST_TARGET=$triple" -f image/plain.Dockerfile -t "$built" .
     built="tinyapi-image-test:podman-$name-$id_suffix"
-    if podman build -q --no-cache --format docker --platform "$platform" --build-arg "RUST_TARGET=$triple" \
-        -f image/plain.Dockerfile -t "$built" . >"$work/podman-build.log" 2>&1; then
-        check "podman build, image/plain.Dockerfile, --platform $platform: $triple's binary, HEALTHCHECK" \
-            built_right podman "$built" "$platform" "$triple" "$name"
-    else
-        cat "$work/podman-build.log"
-        fail "podman build, image/plain.Dockerfile, --platform $platform"
-    fi
+    build_then_check "podman build, image/plain.Dockerfile" podman "$built" \
+        podman build -q --no-cache --format docker --platform "$platform" \
+        --build-arg "RUST_TARGET=$triple" -f image/plain.Dockerfile -t "$built" .
 done
 
 summary
