@@ -249,18 +249,23 @@ pub fn parse(
             }
             continue;
         }
-        match a {
-            b"--quiet" => c.log = false,
-            b"--probe" | b"healthcheck" => probe = true,
-            b"--help" => return Ok(Command::Help),
-            b"--version" => return Ok(Command::Version),
-            _ => {
-                return Err(Error {
-                    source: b"",
-                    value: a,
-                    expected: b"",
-                })
-            }
+        // size: `==` (a length check and one memcmp call each), not a `match` on the literals,
+        // which compiles to a comparison for every byte (168 bytes more on x86-64, 264 on
+        // arm64, 224 on ppc64le).
+        if a == b"--quiet" {
+            c.log = false;
+        } else if a == b"--probe" || a == b"healthcheck" {
+            probe = true;
+        } else if a == b"--help" {
+            return Ok(Command::Help);
+        } else if a == b"--version" {
+            return Ok(Command::Version);
+        } else {
+            return Err(Error {
+                source: b"",
+                value: a,
+                expected: b"",
+            });
         }
     }
     Ok(if probe {
