@@ -74,6 +74,6 @@ impl Epoll {
     pub fn wait(&self, events: &mut [Event], timeout_ms: c_int) -> Result<usize> {
         let (p, n) = (events.as_mut_ptr(), events.len());
         // SAFETY: `p` points to `n` writable events; no signal mask.
-        unsafe { syscall!(SYS_epoll_pwait(self.0 .0, p, n, timeout_ms)) }
+        unsafe { syscall!(SYS_epoll_pwait(self.0 .0, p, n, timeout_ms, 0)) }
     }
 }

@@ -75,8 +75,9 @@ fn result(r: isize) -> Result<usize> {
     }
 }
 
-/// Makes system call `n` with up to five arguments, retrying on `EINTR`, as a [`Result`].
-/// Inline: each site tests the register `retry` returns.
+/// Makes system call `n` with up to five arguments, retrying on `EINTR`, as a [`Result`]; the
+/// call takes the first `K` (see `arch::retry`). Inline: each site tests the register `retry`
+/// returns.
 ///
 /// # Safety
 /// The arguments must be what system call `n` expects: pointers to live memory of the size the
@@ -84,9 +85,16 @@ fn result(r: isize) -> Result<usize> {
 // size: a `Result` returned through memory would cost every site a stack slot and its loads
 // (192 bytes on x86-64 in all).
 #[inline(always)]
-unsafe fn call(n: libc::c_long, a: usize, b: usize, c: usize, d: usize, e: usize) -> Result<usize> {
+unsafe fn call<const K: usize>(
+    n: libc::c_long,
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    e: usize,
+) -> Result<usize> {
     // SAFETY: passed on from the caller.
-    result(unsafe { retry(n, a, b, c, d, e) })
+    result(unsafe { retry::<K>(n, a, b, c, d, e) })
 }
 
 /// System call numbers, as `syscall!` and the seccomp filter name them: the libc crate's
@@ -101,12 +109,16 @@ mod nr {
 }
 
 /// `syscall!(SYS_name(args..))`: system call `SYS_name` through [`call`], each argument converted
-/// to a register with `as usize` (pointers included), missing ones zero. Like [`call`] it is
-/// unsafe: each use is an `unsafe` block whose `SAFETY` comment says why its arguments are
-/// what the call expects.
+/// to a register with `as usize` (pointers included). The call takes the arguments given: an
+/// argument the kernel reads must be given, zero included (the registers after them may hold
+/// anything on some architectures, see `arch::retry`). Like [`call`] it is unsafe: each use is
+/// an `unsafe` block whose `SAFETY` comment says why its arguments are what the call expects.
 macro_rules! syscall {
-    ($n:ident($a:expr, $b:expr, $c:expr, $d:expr, $e:expr)) => {
-        $crate::sys::call(
+    ($n:ident($($a:expr),* $(,)?)) => {
+        syscall!(@ $n, { <[&str]>::len(&[$(stringify!($a)),*]) }, $($a,)* 0, 0, 0, 0, 0)
+    };
+    (@ $n:ident, $k:expr, $a:expr, $b:expr, $c:expr, $d:expr, $e:expr $(, $rest:expr)*) => {
+        $crate::sys::call::<$k>(
             $crate::sys::nr::$n,
             $a as usize,
             $b as usize,
@@ -114,12 +126,6 @@ macro_rules! syscall {
             $d as usize,
             $e as usize,
         )
-    };
-    ($n:ident($($a:expr),*)) => {
-        syscall!($n($($a,)* 0))
-    };
-    ($n:ident($($a:expr,)*)) => {
-        syscall!($n($($a),*))
     };
 }
 

@@ -29,7 +29,7 @@ fn at_addr(n: libc::c_long, fd: &Fd, addr: &Addr) -> Result<usize> {
     };
     let p = &sa as *const libc::sockaddr_in6;
     // SAFETY: bind and connect read `len` bytes of the address at `p`.
-    unsafe { call(n, fd.0 as usize, p as usize, len, 0, 0) }
+    unsafe { call::<3>(n, fd.0 as usize, p as usize, len, 0, 0) }
 }
 
 // size: out of line; inlined into `accept` and `local_addr` it costs 144 bytes (x86-64).
@@ -64,7 +64,7 @@ fn stream_socket(addr: &Addr) -> Result<Fd> {
     };
     let kind = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: no pointer arguments.
-    unsafe { syscall!(SYS_socket(family, kind)) }.map(|fd| Fd(fd as c_int))
+    unsafe { syscall!(SYS_socket(family, kind, 0)) }.map(|fd| Fd(fd as c_int))
 }
 
 /// Opens a non-blocking listening TCP socket on `addr` ([socket(7)], [listen(2)], [tcp(7)]).
@@ -145,7 +145,7 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
     };
     let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
     // SAFETY: no pointer arguments.
-    let fd = Fd(unsafe { syscall!(SYS_socket(family, kind)) }? as c_int);
+    let fd = Fd(unsafe { syscall!(SYS_socket(family, kind, 0)) }? as c_int);
     // A duration, not a date: on 32-bit ABIs the libc crate pairs its 32-bit-seconds `timeval`
     // with the option of the same width (SO_SNDTIMEO_OLD), which every kernel has; 2038 does
     // not reach a timeout of seconds.
@@ -164,7 +164,7 @@ pub fn connect_with_timeout(addr: &Addr, timeout_ms: u64) -> Result<Fd> {
 /// [recv(2)]: https://man7.org/linux/man-pages/man2/recv.2.html
 pub fn recv(fd: &Fd, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `buf` is writable for the length passed; no source address is asked for.
-    unsafe { syscall!(SYS_recvfrom(fd.0, buf.as_mut_ptr(), buf.len())) }
+    unsafe { syscall!(SYS_recvfrom(fd.0, buf.as_mut_ptr(), buf.len(), 0, 0)) }
 }
 
 /// Sends from `buf` without ever raising SIGPIPE ([send(2)], `MSG_NOSIGNAL`).
@@ -177,7 +177,8 @@ pub fn send(fd: &Fd, buf: &[u8]) -> Result<usize> {
             fd.0,
             buf.as_ptr(),
             buf.len(),
-            libc::MSG_NOSIGNAL
+            libc::MSG_NOSIGNAL,
+            0
         ))
     }
 }

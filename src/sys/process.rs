@@ -79,7 +79,7 @@ pub fn fork() -> Result<Option<Pid>> {
 /// [wait4(2)]: https://man7.org/linux/man-pages/man2/wait4.2.html
 pub fn reap_child() -> Option<Pid> {
     // SAFETY: neither a status nor a usage pointer is passed.
-    match unsafe { syscall!(SYS_wait4(-1i32, 0, libc::WNOHANG)) } {
+    match unsafe { syscall!(SYS_wait4(-1i32, 0, libc::WNOHANG, 0)) } {
         Ok(pid) if pid > 0 => Some(pid as Pid),
         _ => None,
     }
@@ -168,7 +168,8 @@ pub fn raise_fd_limit() {
             syscall!(SYS_prlimit64(
                 0,
                 libc::RLIMIT_NOFILE,
-                &lim as *const libc::rlimit
+                &lim as *const libc::rlimit,
+                0
             ))
         };
     }

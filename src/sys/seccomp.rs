@@ -68,7 +68,7 @@ pub fn seccomp_available() -> Result<()> {
 /// [seccomp(2)]: https://man7.org/linux/man-pages/man2/seccomp.2.html
 pub fn lock_down() -> Result<()> {
     // SAFETY: no pointer arguments.
-    unsafe { syscall!(SYS_prctl(libc::PR_SET_NO_NEW_PRIVS, 1)) }?;
+    unsafe { syscall!(SYS_prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) }?;
     let prog = libc::sock_fprog {
         len: FILTER_LEN as u16,
         filter: FILTER.as_ptr() as *mut libc::sock_filter,

@@ -11,7 +11,11 @@
 //!   register (no call needs a sixth but `mmap`, which goes through `raw_mmap`). The loop is
 //!   inside the asm where the kernel keeps the argument registers: a retry reloads one
 //!   register, where a loop around `raw` keeps a copy of every argument (size: 32 bytes more on
-//!   x86-64, 16 on arm64). `#[inline(never)]`: one copy serves every call site.
+//!   x86-64, 16 on arm64). `#[inline(never)]`: one copy serves every call site. The rest of
+//!   `sys` calls it as `retry::<K>(n, a, b, c, d, e)`, the call taking the first `K`
+//!   arguments: below, for every architecture but ppc64le, that passes all five (the others
+//!   zero). ppc64le's `retry::<K>` sets only the `K` registers the call reads (`powerpc64.rs`
+//!   says why).
 //! - `tinyapi_start` (`global_asm!`, not in test or hosted builds): the program's first
 //!   instructions, which end the frame-pointer chain and call [`super::start::entry`] with the
 //!   initial stack pointer, on a stack aligned as the calling convention wants.
@@ -49,11 +53,37 @@
 #[cfg_attr(target_arch = "loongarch64", path = "loongarch64.rs")]
 mod cpu;
 
-pub(super) use cpu::{raw, retry, AUDIT_ARCH, VDSO_CLOCK_GETTIME};
+#[cfg(target_arch = "powerpc64")]
+pub(super) use cpu::retry;
+pub(super) use cpu::{raw, AUDIT_ARCH, VDSO_CLOCK_GETTIME};
 #[cfg(target_arch = "s390x")]
 pub(super) use cpu::{raw_mmap, VdsoHashWord, CLONE_FORK};
+#[cfg(not(target_arch = "powerpc64"))]
+pub(super) use usual_retry::retry;
 #[cfg(not(target_arch = "s390x"))]
 pub(super) use {raw as raw_mmap, usual::*};
+
+/// `retry` for the architectures where every call sets all five argument registers.
+#[cfg(not(target_arch = "powerpc64"))]
+mod usual_retry {
+    /// System call `n` until it is not interrupted, through the architecture's `retry`, which
+    /// sets all five argument registers whatever `K` says.
+    ///
+    /// # Safety
+    /// The arguments must be what system call `n` expects.
+    #[inline(always)]
+    pub(in crate::sys) unsafe fn retry<const K: usize>(
+        n: libc::c_long,
+        a: usize,
+        b: usize,
+        c: usize,
+        d: usize,
+        e: usize,
+    ) -> isize {
+        // SAFETY: passed on from the caller.
+        unsafe { super::cpu::retry(n, a, b, c, d, e) }
+    }
+}
 
 /// The items every architecture but s390x shares (see the module documentation).
 #[cfg(not(target_arch = "s390x"))]
