@@ -34,6 +34,8 @@ FROM scratch AS rust-target-ppc64le
 ENV RUST_TARGET=powerpc64le-unknown-linux-musl
 FROM scratch AS rust-target-s390x
 ENV RUST_TARGET=s390x-unknown-linux-musl
+FROM scratch AS rust-target-loong64
+ENV RUST_TARGET=loongarch64-unknown-linux-musl
 
 FROM rust-target-${TARGETARCH:-amd64}${TARGETVARIANT} AS binary
 COPY target/${RUST_TARGET}/release/tinyapi /tinyapi

@@ -144,6 +144,7 @@ const MACHINES: &[(&str, ElfMachine)] = &[
     ("powerpc64le", elf(21, 2, 1)),
     ("powerpc64", elf(21, 2, 2)),
     ("s390x", elf(22, 2, 2)),
+    ("loongarch64", elf(258, 2, 1)),
 ];
 
 const fn elf(machine: u16, class: u8, data: u8) -> ElfMachine {
