@@ -157,8 +157,8 @@ pub(in crate::sys) unsafe fn raw(
 // may change r0 and r3-r8, so they are kept in the red zone (the 288 bytes below the stack
 // pointer, which the kernel skips when it builds a signal frame) and reloaded for each
 // attempt; registers a call does not take are stored and reloaded as they were. The red zone
-// is free: a site clobbers the link register, so its function saves it in a frame of its own,
-// and the compiler keeps nothing below the stack pointer of a function with a frame. r8 is
+// is the site's to give: an asm block without `nostack` may write there (and each site's
+// function has a frame of its own in any case, as the block clobbers the link register). r8 is
 // zero: no call takes a sixth argument. It needs no TOC pointer, so it has no global entry.
 core::arch::global_asm!(
     ".pushsection .text.tinyapi_retry,\"ax\",@progbits",
