@@ -155,11 +155,12 @@ pub(in crate::sys) unsafe fn raw(
 // arguments in r3-r7 as `sc` takes them, so that a site sets only the registers its call reads
 // (size: each zero is an instruction of four bytes; 440 bytes less in all, 50 sites). `sc`
 // may change r0 and r3-r8, so they are kept in the red zone (the 288 bytes below the stack
-// pointer, which the kernel skips when it builds a signal frame) and reloaded for each
-// attempt; registers a call does not take are stored and reloaded as they were. The red zone
-// is the site's to give: an asm block without `nostack` may write there (and each site's
-// function has a frame of its own in any case, as the block clobbers the link register). r8 is
-// zero: no call takes a sixth argument. It needs no TOC pointer, so it has no global entry.
+// pointer, which the kernel skips when it builds a signal frame) and reloaded for a retry only
+// (the first attempt uses them as they came); registers a call does not take are stored and
+// reloaded as they were. The red zone is the site's to give: an asm block without `nostack`
+// may write there (and each site's function has a frame of its own in any case, as the block
+// clobbers the link register). r8 is zero: no call takes a sixth argument. It needs no TOC
+// pointer, so it has no global entry.
 core::arch::global_asm!(
     ".pushsection .text.tinyapi_retry,\"ax\",@progbits",
     ".globl tinyapi_retry",
@@ -171,7 +172,15 @@ core::arch::global_asm!(
     "std 5, -24(1)",
     "std 6, -16(1)",
     "std 7, -8(1)",
+    "li 8, 0",
     "2:",
+    "sc",
+    "bnslr+",     // cr0.SO clear: r3 is the result
+    "cmpdi 3, 4", // EINTR
+    "beq 3f",
+    "neg 3, 3",
+    "blr",
+    "3:", // interrupted: the registers back as they were, and again
     "ld 0, -48(1)",
     "ld 3, -40(1)",
     "ld 4, -32(1)",
@@ -179,12 +188,7 @@ core::arch::global_asm!(
     "ld 6, -16(1)",
     "ld 7, -8(1)",
     "li 8, 0",
-    "sc",
-    "bnslr+",     // cr0.SO clear: r3 is the result
-    "cmpdi 3, 4", // EINTR
-    "beq 2b",
-    "neg 3, 3",
-    "blr",
+    "b 2b",
     ".size tinyapi_retry, .-tinyapi_retry",
     ".popsection",
 );
